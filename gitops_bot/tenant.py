@@ -1,0 +1,195 @@
+"""The tenant file: the schema of tenants/<slug>.json, its naming rules and its canonical form."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
+
+SCHEMA_VERSION: Final = 1
+SCHEMA_FILE: Final = "tenant.schema.json"
+SCHEMA_REF: Final = f"./{SCHEMA_FILE}"
+
+# Names the fleet itself uses, or that a customer could use to impersonate the operator.
+RESERVED_SLUGS: Final = frozenset(
+    {
+        "admin", "api", "app", "assets", "auth", "autoconfig", "autodiscover", "billing",
+        "blog", "cdn", "console", "dashboard", "dev", "dns", "docs", "ftp", "git", "help",
+        "imap", "internal", "localhost", "login", "mail", "metrics", "mx", "ns1", "ns2",
+        "pop", "root", "smtp", "sso", "staging", "static", "status", "support", "test",
+        "webhooks", "webmail", "www",
+    }
+)  # fmt: skip
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+SLUG_PATTERN: Final = re.compile(rf"{_LABEL}")
+_HOSTNAME_LABEL: Final = re.compile(rf"{_LABEL}")
+
+
+def slug_problem(value: str) -> str | None:
+    """Why `value` is not an acceptable tenant slug, or None when it is one."""
+    if not 3 <= len(value) <= 40:  # noqa: PLR2004 - the documented slug length
+        return "must be 3 to 40 characters long"
+    if not SLUG_PATTERN.fullmatch(value):
+        return "must be lowercase letters, digits and inner hyphens only"
+    # RFC 5891 reserves "--" in the third and fourth positions (xn-- is punycode).
+    if value[2:4] == "--":
+        return "must not have '--' in the third and fourth positions (punycode)"
+    if value in RESERVED_SLUGS:
+        return f"'{value}' is reserved"
+    return None
+
+
+def hostname_problem(value: str) -> str | None:
+    """Why `value` is not a plain lowercase DNS hostname, or None when it is one."""
+    if len(value) > 253:  # noqa: PLR2004 - RFC 1035 limit
+        return "must be at most 253 characters long"
+    labels = value.split(".")
+    if len(labels) < 2:  # noqa: PLR2004 - a name and a top-level domain
+        return "must have at least two labels"
+    for label in labels:
+        if not 1 <= len(label) <= 63 or not _HOSTNAME_LABEL.fullmatch(label):  # noqa: PLR2004
+            return f"label '{label[:63]}' is not a lowercase DNS label"
+        if label[2:4] == "--":
+            return f"label '{label}' is punycode or reserved ('--' in positions 3-4)"
+    if not labels[-1].isalpha():
+        return "top-level domain must be letters"
+    return None
+
+
+def _check_slug(value: str) -> str:
+    if problem := slug_problem(value):
+        raise ValueError(problem)
+    return value
+
+
+def _check_hostname(value: str) -> str:
+    if problem := hostname_problem(value):
+        raise ValueError(problem)
+    return value
+
+
+def _utc(value: datetime) -> datetime:
+    if value.utcoffset() != timedelta(0):
+        raise ValueError("must be in UTC (end with Z)")
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+# The Python validators give the precise reason; the JSON Schema lets editors flag the same
+# mistakes while a reviewer edits a file by hand.
+Slug = Annotated[
+    str,
+    AfterValidator(_check_slug),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 3,
+            "maxLength": 40,
+            "pattern": r"^(?!.{2}--)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$",
+            "not": {"enum": sorted(RESERVED_SLUGS)},
+        }
+    ),
+]
+Hostname = Annotated[
+    str,
+    AfterValidator(_check_hostname),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 253,
+            "pattern": r"^(?:(?!.{2}--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]+$",
+        }
+    ),
+]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
+# Event ids and customer references are opaque, but they reach git trailers and Nix strings:
+# a conservative alphabet keeps them inert there, and '@' is excluded so no email fits.
+OpaqueId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:=-]{1,128}$")]
+UtcTime = Annotated[
+    datetime,
+    AfterValidator(_utc),
+    PlainSerializer(lambda v: v.strftime("%Y-%m-%dT%H:%M:%SZ"), return_type=str),
+]
+
+
+class Tenant(BaseModel):
+    """One customer environment, as committed to the state repo."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        title="Tenant",
+        field_title_generator=lambda name, info: info.alias or name,
+        json_schema_extra={"description": "A tenant of the fleet: tenants/<slug>.json"},
+    )
+
+    schema_ref: Literal["./tenant.schema.json"] = Field(default=SCHEMA_REF, alias="$schema")
+    schema_version: Literal[1] = Field(alias="schemaVersion")
+    slug: Slug = Field(description="DNS label; also the file name and the subdomain")
+    plan: Identifier = Field(description="One of the plans in nix/inventory.json")
+    host: Identifier = Field(description="The inventory host that runs this tenant")
+    state: Literal["active", "suspended"]
+    created_at: UtcTime = Field(alias="createdAt", description="UTC, ISO 8601, e.g. 2026-01-01T00:00:00Z")
+    origin: OpaqueId = Field(description="Id of the event that created the tenant")
+    customer_ref: OpaqueId | None = Field(
+        default=None, alias="customerRef", description="Opaque reference into the landing page's records"
+    )
+    domains: tuple[Hostname, ...] = Field(default=(), description="Custom domains, sorted")
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: object) -> object:
+        # JSON true would otherwise pass as 1, since True == 1 in Python.
+        if isinstance(value, bool):
+            raise ValueError("must be the integer 1")
+        return value
+
+    @field_validator("domains")
+    @classmethod
+    def _sorted_unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if list(value) != sorted(set(value)):
+            raise ValueError("must be sorted and without duplicates")
+        return value
+
+    def to_json(self) -> str:
+        """The canonical text of the tenant file."""
+        return canonical_json(self.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+    def path(self) -> str:
+        return tenant_path(self.slug)
+
+
+def tenant_path(slug: str) -> str:
+    return f"tenants/{slug}.json"
+
+
+def canonical_json(data: Any) -> str:
+    """Sorted keys, two-space indent, ASCII only, trailing newline: one spelling per content."""
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=True) + "\n"
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema committed as tenants/tenant.schema.json."""
+    schema = Tenant.model_json_schema(by_alias=True, mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_REF,
+        **schema,
+    }
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
