@@ -1,0 +1,44 @@
+"""The `gitops-bot` command line: one module per subcommand, wired together here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib import import_module
+
+# Each module defines add_parser(subparsers); the parser it adds sets `func` to its runner.
+# Runners import their heavy dependencies themselves, so `check` does not pay for Flask.
+SUBCOMMANDS = (
+    "serve",
+    "worker",
+    "check",
+    "fmt",
+    "schema",
+    "send_signup",
+    "tenants",
+    "plan",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gitops-bot",
+        description="Signed signups in, reviewed tenant files out, NixOS hosts deployed.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        import_module(f"gitops_bot.cli.{name}").add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
