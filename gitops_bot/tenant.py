@@ -20,7 +20,7 @@ from pydantic import (
 
 SCHEMA_VERSION: Final = 1
 SCHEMA_FILE: Final = "tenant.schema.json"
-SCHEMA_REF: Final = f"./{SCHEMA_FILE}"
+SCHEMA_REF: Final = "./tenant.schema.json"
 
 # Names the fleet itself uses, or that a customer could use to impersonate the operator.
 RESERVED_SLUGS: Final = frozenset(
@@ -38,7 +38,7 @@ SLUG_PATTERN: Final = re.compile(rf"{_LABEL}")
 _HOSTNAME_LABEL: Final = re.compile(rf"{_LABEL}")
 
 
-def slug_problem(value: str) -> str | None:
+def slug_problem(value: str, *, allow_reserved: bool = False) -> str | None:
     """Why `value` is not an acceptable tenant slug, or None when it is one."""
     if not 3 <= len(value) <= 40:  # noqa: PLR2004 - the documented slug length
         return "must be 3 to 40 characters long"
@@ -47,7 +47,7 @@ def slug_problem(value: str) -> str | None:
     # RFC 5891 reserves "--" in the third and fourth positions (xn-- is punycode).
     if value[2:4] == "--":
         return "must not have '--' in the third and fourth positions (punycode)"
-    if value in RESERVED_SLUGS:
+    if value in RESERVED_SLUGS and not allow_reserved:
         return f"'{value}' is reserved"
     return None
 
@@ -142,10 +142,14 @@ class Tenant(BaseModel):
     plan: Identifier = Field(description="One of the plans in nix/inventory.json")
     host: Identifier = Field(description="The inventory host that runs this tenant")
     state: Literal["active", "suspended"]
-    created_at: UtcTime = Field(alias="createdAt", description="UTC, ISO 8601, e.g. 2026-01-01T00:00:00Z")
+    created_at: UtcTime = Field(
+        alias="createdAt", description="UTC, ISO 8601, e.g. 2026-01-01T00:00:00Z"
+    )
     origin: OpaqueId = Field(description="Id of the event that created the tenant")
     customer_ref: OpaqueId | None = Field(
-        default=None, alias="customerRef", description="Opaque reference into the landing page's records"
+        default=None,
+        alias="customerRef",
+        description="Opaque reference into the landing page's records",
     )
     domains: tuple[Hostname, ...] = Field(default=(), description="Custom domains, sorted")
 
@@ -154,7 +158,7 @@ class Tenant(BaseModel):
     def _not_a_bool(cls, value: object) -> object:
         # JSON true would otherwise pass as 1, since True == 1 in Python.
         if isinstance(value, bool):
-            raise ValueError("must be the integer 1")
+            raise ValueError("must be the integer 1")  # noqa: TRY004 - pydantic wants ValueError
         return value
 
     @field_validator("domains")

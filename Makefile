@@ -1,0 +1,52 @@
+# Every target sets up what it needs from a clean clone: the venv, Python packages, Nix.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APT_STAMP := /var/lib/gitops-bot-apt.stamp
+
+.PHONY: help setup system-deps demo serve test lint typecheck clean
+
+help:
+	@echo "make demo   - run the whole pipeline once against a local state repo"
+	@echo "make serve  - run the bot (demo secrets unless GITOPS_BOT_WEBHOOK_SECRET_FILE is set)"
+	@echo "make test   - lint, type-check and run the test suite"
+
+# Debian packages: git for the state repo, nix-bin so the tests can evaluate nix/.
+system-deps: $(APT_STAMP)
+$(APT_STAMP):
+	@if ! command -v git >/dev/null || ! command -v nix-instantiate >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git nix-bin >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git nix-bin >/dev/null; fi; \
+	fi
+	@touch $@ 2>/dev/null || true
+
+$(STAMP): pyproject.toml requirements.lock
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $@
+
+setup: system-deps $(STAMP)
+
+demo: setup
+	$(PY) scripts/demo.py
+
+serve: setup
+	GITOPS_BOT_DEMO=$${GITOPS_BOT_DEMO:-$$([ -n "$$GITOPS_BOT_WEBHOOK_SECRET_FILE" ] && echo 0 || echo 1)} \
+	  $(VENV)/bin/gitops-bot serve
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy --strict gitops_bot
+
+test: lint typecheck
+	$(VENV)/bin/pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

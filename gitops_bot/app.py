@@ -1,0 +1,36 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from gitops_bot import appcontext, openapi, status, webhooks
+from gitops_bot.config import Settings
+
+
+def create_app(app_settings: Settings | None = None) -> Flask:
+    """Build the web app; settings come from the environment unless given.
+
+    Raises ConfigError when a secret is missing outside demo mode.
+    """
+    app_settings = (app_settings or Settings()).require_secrets()
+    app = Flask(__name__)
+    # Werkzeug enforces this before the body is read, chunked bodies included.
+    app.config["MAX_CONTENT_LENGTH"] = app_settings.max_body_bytes
+    appcontext.init_app(app, app_settings)
+    app.register_blueprint(webhooks.bp)
+    app.register_blueprint(status.bp)
+    app.register_blueprint(openapi.bp)
+
+    @app.get("/healthz")
+    def health() -> Response:
+        return jsonify({"status": "ok"})
+
+    @app.errorhandler(HTTPException)
+    def http_error(problem: HTTPException) -> tuple[Response, int]:
+        # Clients of a JSON API should never have to parse an HTML error page.
+        code = problem.code or 500
+        return jsonify({"error": problem.description or problem.name}), code
+
+    return app

@@ -1,0 +1,33 @@
+"""Per-request access to the settings and the queue store, as flaskr's db.py does it."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+
+from gitops_bot.config import Settings
+from gitops_bot.queue import Store
+
+
+def settings() -> Settings:
+    value: Settings = current_app.extensions["gitops_bot.settings"]
+    return value
+
+
+def store() -> Store:
+    """The request's Store, opened on first use and closed when the request ends."""
+    if "store" not in g:
+        g.store = Store(settings().database_path, synchronous=settings().synchronous)
+    value: Store = g.store
+    return value
+
+
+def _close_store(_exception: BaseException | None = None) -> None:
+    if (opened := g.pop("store", None)) is not None:
+        opened.close()
+
+
+def init_app(app: Flask, app_settings: Settings) -> None:
+    app.extensions["gitops_bot.settings"] = app_settings
+    app.teardown_appcontext(_close_store)
+    with Store(app_settings.database_path, synchronous=app_settings.synchronous) as db:
+        db.migrate()

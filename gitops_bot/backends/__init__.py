@@ -1,0 +1,61 @@
+"""What the writer needs from a state repo, whichever service hosts it."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from gitops_bot.config import Settings
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A branch head, and the blob id of each file under tenants/ and nix/ in it."""
+
+    sha: str
+    files: Mapping[str, str]
+
+
+class BackendError(Exception):
+    """The state repo could not be read or written; the writer retries later."""
+
+
+class StateRepo(Protocol):
+    def snapshot(self, branch: str) -> Snapshot | None:
+        """The current head of `branch`, fetched fresh; None when the branch does not exist."""
+        ...
+
+    def read_blobs(self, blob_ids: Collection[str]) -> dict[str, bytes]: ...
+
+    def commit(self, parent: str | None, changes: Mapping[str, bytes | None], message: str) -> str:
+        """A commit on top of `parent` (None: a root commit) with `changes` (None deletes).
+
+        The commit is on no branch yet; `advance` puts it there.
+        """
+        ...
+
+    def advance(self, branch: str, new: str) -> bool:
+        """Move `branch` to `new`, a descendant of its head, without force (or create it).
+
+        False when that is not a fast-forward because the branch moved meanwhile: the
+        caller rebuilds its commit on the new head.
+        """
+        ...
+
+    def contains(self, branch: str, sha: str) -> bool:
+        """Whether `sha` is reachable from the head of `branch` (as last fetched)."""
+        ...
+
+
+def open_state_repo(settings: Settings) -> StateRepo:
+    """The backend the settings choose; the default local remote is created on first use."""
+    from gitops_bot.backends.local import LocalGitRepo  # noqa: PLC0415 - PyGithub stays unloaded
+    from gitops_bot.gitrepo import init_bare  # noqa: PLC0415
+
+    if settings.remote is None:
+        remote = settings.state_dir / "state.git"
+        if not (remote / "HEAD").exists():
+            init_bare(remote, branch=settings.branch)
+    return LocalGitRepo(settings.remote_url, settings.writer_clone)

@@ -1,0 +1,128 @@
+"""The state repo as any git remote, written through a bare clone of the bot's own (GitPython)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Collection, Mapping
+from io import BytesIO
+from pathlib import Path
+from typing import Final
+
+import git
+from gitdb.base import IStream
+
+from gitops_bot.backends import BackendError, Snapshot
+from gitops_bot.gitrepo import init_bare, open_repo
+
+# What the bot reads of a tree; everything else in the repo is carried over untouched.
+WATCHED: Final = ("tenants", "nix")
+_NULL_SHA: Final = "0" * 40
+
+
+class LocalGitRepo:
+    """A StateRepo over plain git: fetch, build commits with plumbing, push without force.
+
+    Commits are built in a temporary index from blob ids, never in a work tree, so a crash
+    cannot leave a half-written tenant file anywhere.
+    """
+
+    def __init__(self, remote_url: str, clone_dir: Path) -> None:
+        self.remote_url = remote_url
+        if not (clone_dir / "HEAD").exists():
+            repo = init_bare(clone_dir, branch="main")
+            repo.create_remote("origin", remote_url)
+        self.repo = open_repo(clone_dir)
+
+    def _remote_ref(self, branch: str) -> str:
+        return f"refs/remotes/origin/{branch}"
+
+    def _git(self, *args: str, stdin: str | None = None) -> str:
+        try:
+            if stdin is None:
+                output: str = self.repo.git.execute(["git", *args])
+            else:
+                # Popen takes stdin from a real file descriptor, not a BytesIO.
+                with tempfile.TemporaryFile() as feed:
+                    feed.write(stdin.encode())
+                    feed.seek(0)
+                    output = self.repo.git.execute(["git", *args], istream=feed)
+        except git.GitCommandError as failure:
+            stderr = str(failure.stderr).strip().replace("\n", " ")[:500]
+            raise BackendError(f"git {args[0]} failed: {stderr}") from None
+        return output
+
+    def snapshot(self, branch: str) -> Snapshot | None:
+        ref = self._remote_ref(branch)
+        try:
+            self.repo.git.fetch("--quiet", "--prune", "origin", f"+refs/heads/{branch}:{ref}")
+        except git.GitCommandError as failure:
+            if "couldn't find remote ref" in str(failure.stderr):
+                return None
+            stderr = str(failure.stderr).strip().replace("\n", " ")[:500]
+            raise BackendError(f"git fetch failed: {stderr}") from None
+        sha = self._git("rev-parse", "--verify", f"{ref}^{{commit}}")
+        return Snapshot(sha=sha, files=self.list_files(sha))
+
+    def list_files(self, sha: str) -> dict[str, str]:
+        listing = self._git("ls-tree", "-r", "-z", "--full-tree", sha, "--", *WATCHED)
+        files = {}
+        for entry in listing.split("\0"):
+            if not entry:
+                continue
+            meta, _, path = entry.partition("\t")
+            _mode, kind, blob = meta.split(" ")
+            if kind == "blob":
+                files[path] = blob
+        return files
+
+    def read_blobs(self, blob_ids: Collection[str]) -> dict[str, bytes]:
+        # The odb keeps one `git cat-file --batch` running, so this is one process, not N.
+        return {blob: self.repo.odb.stream(bytes.fromhex(blob)).read() for blob in blob_ids}
+
+    def write_blob(self, content: bytes) -> str:
+        stored = self.repo.odb.store(IStream(b"blob", len(content), BytesIO(content)))
+        return stored.hexsha.decode() if isinstance(stored.hexsha, bytes) else str(stored.hexsha)
+
+    def commit(self, parent: str | None, changes: Mapping[str, bytes | None], message: str) -> str:
+        lines = []
+        for path, content in sorted(changes.items()):
+            if content is None:
+                lines.append(f"0 {_NULL_SHA}\t{path}")
+            else:
+                lines.append(f"100644 {self.write_blob(content)}\t{path}")
+        with tempfile.TemporaryDirectory(prefix="gitops-bot-index-") as scratch:
+            index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+            with self.repo.git.custom_environment(**index):
+                if parent is not None:
+                    self._git("read-tree", parent)
+                self._git(
+                    "update-index",
+                    "--add",
+                    "--remove",
+                    "--index-info",
+                    stdin="\n".join(lines) + "\n",
+                )
+                tree = self._git("write-tree")
+                parents = ["-p", parent] if parent is not None else []
+                return self._git("commit-tree", tree, *parents, "-F", "-", stdin=message)
+
+    def advance(self, branch: str, new: str) -> bool:
+        status, stdout, stderr = self.repo.git.execute(
+            ["git", "push", "--porcelain", "origin", f"{new}:refs/heads/{branch}"],
+            with_extended_output=True,
+            with_exceptions=False,
+        )
+        if status == 0:
+            self._git("update-ref", self._remote_ref(branch), new)
+            return True
+        if any(line.startswith("!") for line in str(stdout).splitlines()):
+            return False  # rejected as not a fast-forward: the branch moved
+        raise BackendError(f"git push failed: {str(stderr).strip()[:500]}")
+
+    def contains(self, branch: str, sha: str) -> bool:
+        status, _, _ = self.repo.git.execute(
+            ["git", "merge-base", "--is-ancestor", sha, self._remote_ref(branch)],
+            with_extended_output=True,
+            with_exceptions=False,
+        )
+        return status == 0

@@ -1,0 +1,57 @@
+"""`gitops-bot check [PATH]`: validate the tenant files of a checkout and the rules between them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gitops_bot.checker import Problem, Report, check_files, read_tree
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "check", help="validate tenants/ against the schema and fleet rules"
+    )
+    parser.add_argument("path", nargs="?", type=Path, default=Path(), help="repo root (default: .)")
+    parser.add_argument("--format", choices=("text", "json", "github"), default="text")
+    parser.set_defaults(func=run)
+
+
+def render(report: Report, fmt: str) -> str:
+    if fmt == "json":
+        problems = [
+            {"file": p.file, "line": p.line, "field": p.field, "message": p.message}
+            for p in report.problems
+        ]
+        return json.dumps(
+            {"ok": report.ok, "tenants": len(report.tenants), "problems": problems}, indent=2
+        )
+    if fmt == "github":
+        return "\n".join(_annotation(problem) for problem in report.problems)
+    lines = [str(problem) for problem in report.problems]
+    verdict = "ok" if report.ok else f"{len(report.problems)} problem(s)"
+    lines.append(f"{len(report.tenants)} tenant file(s) checked: {verdict}")
+    return "\n".join(lines)
+
+
+def _annotation(problem: Problem) -> str:
+    # Workflow commands end at a newline and treat '%' specially: escape as GitHub documents.
+    def escape(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    title = f"{problem.field}" if problem.field else "tenant file"
+    location = f"file={escape(problem.file)},line={max(problem.line, 1)},title={escape(title)}"
+    return f"::error {location}::{escape(problem.message)}"
+
+
+def run(args: argparse.Namespace) -> int:
+    root: Path = args.path
+    if not (root / "tenants").is_dir():
+        print(f"gitops-bot check: {root / 'tenants'} is not a directory", file=sys.stderr)
+        return 2
+    report = check_files(read_tree(root))
+    if output := render(report, args.format):
+        print(output)
+    return 0 if report.ok else 1

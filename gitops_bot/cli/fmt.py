@@ -1,0 +1,47 @@
+"""`gitops-bot fmt [PATH]`: rewrite tenant files in canonical form."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from gitops_bot.checker import TENANTS_DIR, is_tenant_path
+from gitops_bot.tenant import Tenant
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("fmt", help="rewrite tenant files in canonical form")
+    parser.add_argument("path", nargs="?", type=Path, default=Path(), help="repo root (default: .)")
+    parser.add_argument("--check", action="store_true", help="only list files that would change")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    changed = failed = 0
+    for file in sorted((args.path / TENANTS_DIR).glob("*.json")):
+        if not is_tenant_path(f"{TENANTS_DIR}/{file.name}"):
+            continue
+        text = file.read_text(encoding="utf-8", errors="replace")
+        try:
+            canonical = Tenant.model_validate_json(text).to_json()
+        except ValidationError as invalid:
+            failed += 1
+            print(
+                f"{file}: not formatted: {invalid.error_count()} error(s), see `gitops-bot check`",
+                file=sys.stderr,
+            )
+            continue
+        if canonical != text:
+            changed += 1
+            print(file)
+            if not args.check:
+                # Replace, not rewrite in place: an interrupted fmt leaves the old file whole.
+                draft = file.with_name(f".{file.name}.fmt")
+                draft.write_text(canonical, encoding="utf-8")
+                draft.replace(file)
+    if failed:
+        return 1
+    return 1 if args.check and changed else 0

@@ -1,0 +1,109 @@
+"""`gitops-bot serve`: gunicorn web workers, plus the writer as a supervised child process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("serve", help="serve the webhook endpoint (and run the writer)")
+    parser.add_argument(
+        "--bind", default="127.0.0.1:8080", help="address:port (default %(default)s)"
+    )
+    parser.add_argument("--workers", type=int, default=4, help="web worker processes")
+    parser.add_argument(
+        "--no-writer",
+        dest="writer",
+        action="store_false",
+        help="web only; run `gitops-bot worker` separately",
+    )
+    parser.set_defaults(func=run)
+
+
+class WriterSupervisor:
+    """Keeps one `gitops-bot worker` child running; restarts it if it dies."""
+
+    def __init__(self) -> None:
+        # gunicorn forks web workers from this process, and they unwind through our
+        # `finally` when they exit: only the process that started the writer may stop it.
+        self._owner = os.getpid()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="writer-supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            self._process = subprocess.Popen([sys.executable, "-m", "gitops_bot.cli", "worker"])
+            started = time.monotonic()
+            code = self._process.wait()
+            if self._stopping.is_set():
+                return
+            log.error("writer exited with %s; restarting", code)
+            # A writer that dies at once would otherwise spin.
+            self._stopping.wait(max(0.0, 2.0 - (time.monotonic() - started)))
+
+    def stop(self) -> None:
+        if os.getpid() != self._owner:
+            return
+        self._stopping.set()
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+
+
+def run(args: argparse.Namespace) -> int:
+    from gunicorn.app.base import BaseApplication  # noqa: PLC0415
+
+    from gitops_bot.app import create_app  # noqa: PLC0415
+    from gitops_bot.config import ConfigError, Settings  # noqa: PLC0415
+
+    try:
+        settings = Settings().require_secrets()
+    except ConfigError as problem:
+        print(f"gitops-bot serve: {problem}", file=sys.stderr)
+        return 2
+    if settings.demo:
+        print(
+            "demo mode: secrets are in "
+            f"{settings.demo_secret_path('webhook_secret').parent} (never in production)",
+            file=sys.stderr,
+        )
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            options: dict[str, Any] = {
+                "bind": args.bind,
+                "workers": args.workers,
+                "worker_class": "gthread",
+                "threads": 4,
+                "accesslog": None,
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return create_app(settings)
+
+    supervisor = WriterSupervisor()
+    if args.writer:
+        supervisor.start()
+    try:
+        Server().run()
+    finally:
+        supervisor.stop()
+    return 0

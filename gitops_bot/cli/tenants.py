@@ -1,0 +1,81 @@
+"""`gitops-bot tenants list|show`: the fleet as the bot sees it, for operators."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+from datetime import UTC, datetime
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("tenants", help="list tenants or show one")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="every tenant, queued ones included")
+    listing.add_argument("--format", choices=("text", "json"), default="text")
+    listing.set_defaults(func=run_list)
+    show = actions.add_parser("show", help="one tenant's file and status history")
+    show.add_argument("slug")
+    show.set_defaults(func=run_show)
+
+
+def _rows() -> list[dict[str, object]]:
+    from gitops_bot.config import Settings  # noqa: PLC0415
+
+    settings = Settings()
+    if not settings.database_path.exists():
+        return []
+    with sqlite3.connect(f"file:{settings.database_path}?mode=ro", uri=True) as db:
+        db.row_factory = sqlite3.Row
+        rows = db.execute(
+            "SELECT t.slug, t.host, t.plan, t.in_repo,"
+            " (SELECT status FROM transitions WHERE slug = t.slug ORDER BY id DESC LIMIT 1)"
+            " AS status,"
+            " (SELECT at FROM transitions WHERE slug = t.slug ORDER BY id LIMIT 1) AS since"
+            " FROM tenants t ORDER BY t.slug"
+        )
+        return [dict(row) for row in rows]
+
+
+def run_list(args: argparse.Namespace) -> int:
+    rows = _rows()
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'SLUG':<40} {'PLAN':<12} {'HOST':<12} {'STATUS':<12} SINCE")
+    for row in rows:
+        status = row["status"] or ("on branch" if row["in_repo"] else "queued")
+        since = row["since"]
+        when = (
+            datetime.fromtimestamp(float(since), UTC).strftime("%Y-%m-%d %H:%M")
+            if isinstance(since, float | int)
+            else "-"
+        )
+        print(f"{row['slug']!s:<40} {row['plan']!s:<12} {row['host']!s:<12} {status!s:<12} {when}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from gitops_bot.backends import open_state_repo  # noqa: PLC0415
+    from gitops_bot.config import Settings  # noqa: PLC0415
+    from gitops_bot.queue import Store  # noqa: PLC0415
+    from gitops_bot.tenant import tenant_path  # noqa: PLC0415
+
+    settings = Settings()
+    repo = open_state_repo(settings)
+    snapshot = repo.snapshot(settings.branch)
+    blob = None if snapshot is None else snapshot.files.get(tenant_path(args.slug))
+    with Store(settings.database_path) as store:
+        store.migrate()
+        transitions = store.transitions(args.slug)
+    if blob is None and not transitions:
+        print(f"gitops-bot tenants show: no tenant '{args.slug}'", file=sys.stderr)
+        return 1
+    if blob is not None:
+        print(repo.read_blobs([blob])[blob].decode(), end="")
+    for step in transitions:
+        when = datetime.fromtimestamp(step["at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
+        extra = " ".join(f"{k}={v}" for k, v in step.items() if k not in {"status", "at"})
+        print(f"{when}  {step['status']:<10} {extra}")
+    return 0

@@ -1,0 +1,31 @@
+"""`gitops-bot worker`: the one writer, draining the queue into commits until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("worker", help="run the writer that commits queued events")
+    parser.set_defaults(func=run)
+
+
+def run(_args: argparse.Namespace) -> int:
+    from gitops_bot.backends import open_state_repo  # noqa: PLC0415
+    from gitops_bot.config import Settings  # noqa: PLC0415
+    from gitops_bot.queue import Store  # noqa: PLC0415
+    from gitops_bot.writer import Writer, writer_lock  # noqa: PLC0415
+
+    settings = Settings()
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with (
+        writer_lock(settings.state_dir),
+        Store(settings.database_path, synchronous=settings.synchronous) as store,
+    ):
+        store.migrate()
+        Writer(store=store, repo=open_state_repo(settings), settings=settings).run(stop)
+    return 0

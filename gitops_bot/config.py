@@ -1,0 +1,152 @@
+"""Settings: environment variables GITOPS_BOT_*, secrets from files or systemd credentials."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DeliveryMode = Literal["direct", "pr"]
+
+# Secret settings and the systemd credential names they may also come from.
+_SECRET_CREDENTIALS = {
+    "webhook_secret": "webhook-secret",
+    "status_token": "status-token",
+}
+
+
+class ConfigError(Exception):
+    """The bot cannot start with this configuration; the message says what to set."""
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads from its environment, read once at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="GITOPS_BOT_", extra="ignore", frozen=True)
+
+    demo: bool = Field(
+        default=False, description="Generate and print a webhook secret instead of requiring one"
+    )
+    webhook_secret: SecretStr | None = None
+    webhook_secret_file: Path | None = None
+    status_token: SecretStr | None = None
+    status_token_file: Path | None = None
+
+    state_dir: Path = Path("var")
+    database: Path | None = Field(
+        default=None, description="Default: <state_dir>/gitops-bot.sqlite3"
+    )
+    remote: str | None = Field(
+        default=None, description="Git URL of the state repo; default: a bare repo in state_dir"
+    )
+    branch: str = "main"
+    seed_dir: Path = Field(
+        default=Path(), description="Where tenants/ and nix/ come from when creating the state repo"
+    )
+    public_url: str | None = Field(
+        default=None, description="Base of the statusUrl in answers; default: the request's host"
+    )
+
+    max_body_bytes: int = 64 * 1024
+    max_queue: int = Field(default=10_000, description="Pending events before intake answers 503")
+    batch_limit: int = Field(default=500, description="Events per commit at most")
+    poll_interval: float = Field(default=0.05, description="Seconds between queue polls")
+    push_attempts: int = Field(default=8, description="Rebuilds after the branch moved under us")
+    timestamp_tolerance: int = Field(default=300, description="Seconds of webhook clock skew")
+    synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL", description="SQLite durability: FULL survives power loss, NORMAL a crash"
+    )
+
+    policy: dict[str, DeliveryMode] = Field(
+        default_factory=dict,
+        description='Per plan: "direct" commits to the branch, "pr" opens a pull request',
+    )
+    default_delivery: DeliveryMode = "direct"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name, credential in _SECRET_CREDENTIALS.items():
+            if data.get(name) is None:
+                value = _read_secret(data.get(f"{name}_file"), credential)
+                if value is not None:
+                    data[name] = value
+        return data
+
+    @property
+    def database_path(self) -> Path:
+        return self.database or self.state_dir / "gitops-bot.sqlite3"
+
+    @property
+    def remote_url(self) -> str:
+        return self.remote or str((self.state_dir / "state.git").resolve())
+
+    @property
+    def writer_clone(self) -> Path:
+        return self.state_dir / "writer.git"
+
+    def delivery_for(self, plan: str) -> DeliveryMode:
+        return self.policy.get(plan, self.default_delivery)
+
+    def require_secrets(self) -> Settings:
+        """These settings with every secret set, or ConfigError.
+
+        Demo mode instead creates the missing secrets once, in files under the state directory,
+        so that every web worker, the writer and `send-signup` share them.
+        """
+        missing = [name for name in _SECRET_CREDENTIALS if getattr(self, name) is None]
+        if not missing:
+            return self
+        if not self.demo:
+            name = missing[0]
+            raise ConfigError(
+                f"no {name.replace('_', ' ')}: set GITOPS_BOT_{name.upper()}_FILE (or the systemd "
+                f"credential '{_SECRET_CREDENTIALS[name]}'), or GITOPS_BOT_DEMO=1 for a demo"
+            )
+        return self.model_copy(
+            update={name: SecretStr(self._demo_secret(name)) for name in missing}
+        )
+
+    def demo_secret_path(self, name: str) -> Path:
+        return self.state_dir / "demo-secrets" / _SECRET_CREDENTIALS[name]
+
+    def _demo_secret(self, name: str) -> str:
+        path = self.demo_secret_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        value = (
+            "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+            if name == "webhook_secret"
+            else secrets.token_urlsafe(24)
+        )
+        # Written aside and linked into place: link fails if the file exists, so when two
+        # processes start at once, both end up with the first one's complete secret.
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+            file.write(value + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            value = path.read_text(encoding="utf-8").strip()
+        finally:
+            draft.unlink()
+        return value
+
+
+def _read_secret(path: str | Path | None, credential: str) -> str | None:
+    if path is None:
+        directory = os.environ.get("CREDENTIALS_DIRECTORY")
+        if not directory or not (Path(directory) / credential).is_file():
+            return None
+        path = Path(directory) / credential
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ConfigError(f"cannot read secret file {path}: {error.strerror}") from None

@@ -1,0 +1,132 @@
+"""Deciding on an event at intake: replay, slug, host, and a durable record before the 202."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from gitops_bot.config import Settings
+from gitops_bot.events import SignupData, SignupEvent, derive_slug
+from gitops_bot.inventory import Inventory
+from gitops_bot.queue import Answer, Store
+from gitops_bot.tenant import RESERVED_SLUGS, SCHEMA_VERSION, Tenant, slug_problem, utc_now
+
+# How far a derived slug may be numbered ("acme-2", ..., "acme-99") before we give up.
+_MAX_SUFFIX: Final = 99
+_CONFLICT: Final = 409
+
+
+def error(status: int, message: str, *, field: str | None = None) -> Answer:
+    body: dict[str, object] = {"error": message}
+    if field is not None:
+        body["field"] = field
+    return Answer(status, body)
+
+
+@dataclass(frozen=True)
+class Intake:
+    """Turns a verified, validated event into an Answer, recording it in the same transaction."""
+
+    store: Store
+    settings: Settings
+    status_url: Callable[[str], str]
+
+    def accept_signup(self, *, event_id: str, body_sha256: str, event: SignupEvent) -> Answer:
+        # Everything runs under SQLite's write lock, so two web workers can never both hand
+        # out the same slug, domain, or last seat on a host.
+        with self.store.transaction():
+            if (previous := self.store.answer_for(event_id)) is not None:
+                return previous
+            inventory = self.store.inventory()
+            if inventory is None:
+                return error(503, "the bot has not read the state repo yet; retry shortly")
+            if self.store.pending_count() >= self.settings.max_queue:
+                return error(503, "the queue is full; retry later")
+            decision = self._refusal(event.data, inventory) or self._slug(event.data)
+            if isinstance(decision, Answer):
+                if decision.status == _CONFLICT:
+                    # A conflict is a decision about this event id: a redelivery hears it again.
+                    self.store.record_event(
+                        event_id=event_id,
+                        event_type=event.type,
+                        body_sha256=body_sha256,
+                        answer=decision,
+                        status="rejected",
+                        reason=str(decision.body["error"]),
+                    )
+                return decision
+            host = inventory.place(self.store.tenants_per_host())
+            if host is None:
+                return error(503, "every host is at capacity; retry later")
+            return self._queue(event_id, body_sha256, event, slug=decision, host=host)
+
+    def _refusal(self, data: SignupData, inventory: Inventory) -> Answer | None:
+        if data.plan not in inventory.plans:
+            known = ", ".join(sorted(inventory.plans))
+            return error(422, f"unknown plan '{data.plan}' (one of: {known})", field="data.plan")
+        if data.domain is not None:
+            if inventory.domain_is_ours(data.domain):
+                message = f"custom domain must be outside {inventory.base_domain}"
+                return error(422, message, field="data.domain")
+            if self.store.domain_owner(data.domain) is not None:
+                return error(_CONFLICT, f"domain '{data.domain}' is taken", field="data.domain")
+        return None
+
+    def _slug(self, data: SignupData) -> str | Answer:
+        """The requested slug if free, else a free one derived from the organization."""
+        if data.slug is not None:
+            if data.slug in RESERVED_SLUGS:
+                return error(_CONFLICT, f"slug '{data.slug}' is reserved", field="data.slug")
+            if self.store.slug_taken(data.slug):
+                return error(_CONFLICT, f"slug '{data.slug}' is taken", field="data.slug")
+            return data.slug
+        base = derive_slug(data.organization or "")
+        if (problem := slug_problem(base, allow_reserved=True)) is not None:
+            return error(
+                422,
+                f"cannot derive a slug from the organization ({problem}); send data.slug",
+                field="data.organization",
+            )
+        for n in range(1, _MAX_SUFFIX + 1):
+            candidate = base if n == 1 else f"{base[: 39 - len(str(n))].rstrip('-')}-{n}"
+            if slug_problem(candidate) is None and not self.store.slug_taken(candidate):
+                return candidate
+        message = f"every slug derived from '{base}' is taken; send data.slug"
+        return error(_CONFLICT, message, field="data.slug")
+
+    def _queue(
+        self, event_id: str, body_sha256: str, event: SignupEvent, *, slug: str, host: str
+    ) -> Answer:
+        """Store the event with the exact tenant file it will write, and reserve its names."""
+        data = event.data
+        domains = () if data.domain is None else (data.domain,)
+        tenant = Tenant.model_validate(
+            {
+                "schemaVersion": SCHEMA_VERSION,
+                "slug": slug,
+                "plan": data.plan,
+                "host": host,
+                "state": "active",
+                "createdAt": utc_now(),
+                "origin": event_id,
+                "customerRef": data.customer_ref,
+                "domains": domains,
+            }
+        )
+        answer = Answer(
+            202, {"slug": slug, "status": "accepted", "statusUrl": self.status_url(slug)}
+        )
+        self.store.record_event(
+            event_id=event_id,
+            event_type=event.type,
+            body_sha256=body_sha256,
+            answer=answer,
+            status="pending",
+            slug=slug,
+            delivery=self.settings.delivery_for(data.plan),
+            content=tenant.to_json(),
+        )
+        self.store.reserve(slug=slug, host=host, plan=data.plan, domains=domains)
+        self.store.add_transition(slug, "accepted", event_id=event_id)
+        return answer
