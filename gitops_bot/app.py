@@ -27,6 +27,19 @@ def create_app(app_settings: Settings | None = None) -> Flask:
     def health() -> Response:
         return jsonify({"status": "ok"})
 
+    @app.get("/readyz")
+    def ready() -> tuple[Response, int]:
+        # Intake can decide on slugs and hosts only once the writer has read the branch.
+        if appcontext.store().inventory() is None:
+            return jsonify({"error": "the state repo has not been read yet"}), 503
+        return jsonify({"status": "ok"}), 200
+
+    @app.errorhandler(Exception)
+    def unexpected(problem: Exception) -> tuple[Response, int]:
+        # Logged with its traceback for the operator; the client gets no internals.
+        app.logger.error("unhandled error", exc_info=problem)
+        return jsonify({"error": "internal error; the operator has the details"}), 500
+
     @app.errorhandler(HTTPException)
     def http_error(problem: HTTPException) -> tuple[Response, int]:
         # Clients of a JSON API should never have to parse an HTML error page.

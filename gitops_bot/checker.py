@@ -22,7 +22,7 @@ class Problem:
     """One broken rule, located as precisely as the file allows."""
 
     file: str
-    line: int
+    line: int  # 0: the file as a whole
     message: str
     field: str | None = None
 
@@ -60,12 +60,12 @@ def is_tenant_path(path: str) -> bool:
 
 
 def line_of(text: str, key: str) -> int:
-    """The line where `key` is set in a canonical file, or 1 when it is not there."""
+    """The line where `key` is set in a canonical file, or 0 (the whole file) if nowhere."""
     needle = f'"{key}":'
     for number, line in enumerate(text.splitlines(), start=1):
         if line.lstrip().startswith(needle):
             return number
-    return 1
+    return 0
 
 
 def check_file(path: str, content: bytes) -> FileResult:
@@ -74,10 +74,10 @@ def check_file(path: str, content: bytes) -> FileResult:
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError:
-        return FileResult(path, "", None, (Problem(path, 1, "is not UTF-8"),))
+        return FileResult(path, "", None, (Problem(path, 0, "is not UTF-8"),))
     if (problem := slug_problem(name)) is not None:
         return FileResult(
-            path, text, None, (Problem(path, 1, f"file name is not a slug: {problem}"),)
+            path, text, None, (Problem(path, 0, f"file name is not a slug: {problem}"),)
         )
     try:
         tenant = Tenant.model_validate_json(content)
@@ -94,7 +94,7 @@ def check_file(path: str, content: bytes) -> FileResult:
             )
         )
     if tenant.to_json() != text:
-        problems.append(Problem(path, 1, "not in canonical form; run `gitops-bot fmt`"))
+        problems.append(Problem(path, 0, "not in canonical form; run `gitops-bot fmt`"))
     return FileResult(path, text, tenant, tuple(problems))
 
 
@@ -105,7 +105,7 @@ def _schema_problems(path: str, text: str, invalid: ValidationError) -> Iterable
             continue
         loc = [str(part) for part in error["loc"]]
         message = error["msg"].removeprefix("Value error, ")
-        yield Problem(path, line_of(text, loc[0]) if loc else 1, message, ".".join(loc) or None)
+        yield Problem(path, line_of(text, loc[0]) if loc else 0, message, ".".join(loc) or None)
 
 
 def _json_error_line(text: str) -> int:
@@ -113,7 +113,7 @@ def _json_error_line(text: str) -> int:
         json.loads(text)
     except json.JSONDecodeError as error:
         return error.lineno
-    return 1
+    return 0
 
 
 def parse_inventory(content: bytes | None) -> tuple[Inventory | None, list[Problem]]:

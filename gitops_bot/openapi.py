@@ -136,6 +136,13 @@ def document() -> dict[str, Any]:
                     "responses": {"200": _json(Health, "The bot answers")},
                 }
             },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness: the writer has read the state repo",
+                    "operationId": "ready",
+                    "responses": {"200": _json(Health, "Intake can decide"), **_errors(503)},
+                }
+            },
         },
         "components": {
             "schemas": schemas["$defs"],

@@ -101,12 +101,9 @@ def _respond(answer: Answer) -> Response:
 
 def _signed_body() -> tuple[str, bytes]:
     """The event id and raw body of a request signed with our secret, or Refused."""
-    limit = settings().max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise Refused(error(413, f"body is larger than {limit} bytes", field="Content-Length"))
     if request.mimetype != "application/json":
         raise Refused(error(415, "Content-Type must be application/json", field="Content-Type"))
-    body = request.get_data(cache=False)  # bounded by MAX_CONTENT_LENGTH, also when chunked
+    body = _bounded_body(settings().max_body_bytes)
     secret = settings().webhook_secret
     assert secret is not None  # noqa: S101 - create_app refuses to start without one
     headers = {key.lower(): value for key, value in request.headers.items()}
@@ -114,6 +111,22 @@ def _signed_body() -> tuple[str, bytes]:
         return verify_signature(secret.get_secret_value(), body, headers), body
     except Unauthorized as problem:
         raise Refused(error(401, str(problem), field=problem.part)) from None
+
+
+def _bounded_body(limit: int) -> bytes:
+    """The raw body, refused before reading when it declares a length over `limit`."""
+    too_large = Refused(error(413, f"body is larger than {limit} bytes", field="body"))
+    if request.content_length is not None:
+        if request.content_length > limit:
+            raise too_large
+        return request.get_data(cache=False)
+    if not request.environ.get("wsgi.input_terminated"):
+        return b""  # no length and no end: nothing we may safely wait for
+    # Chunked: the server de-chunks; read one byte past the limit to know it was passed.
+    body: bytes = request.environ["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        raise too_large
+    return body
 
 
 def parse_event(body: bytes) -> SignupEvent:

@@ -1,0 +1,80 @@
+"""Shared fixtures: isolated git, a seeded bare state repo, settings, the app and a signer."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from gitops_bot.app import create_app
+from gitops_bot.config import Settings
+from gitops_bot.gitrepo import ISOLATED_ENV
+from gitops_bot.queue import Store
+from gitops_bot.writer import Writer
+from helpers import ROOT, SECRET, STATUS_TOKEN, repo_for, seed_state_repo
+
+
+@pytest.fixture(autouse=True)
+def isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's ~/.gitconfig out of every git the tests run, ours and the bot's."""
+    for key, value in ISOLATED_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    for key in [k for k in os.environ if k.startswith("GITOPS_BOT_")]:
+        monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def seed_dir(tmp_path: Path) -> Path:
+    """A copy of this repo's tenants/ and nix/inventory.json, for tests to change freely."""
+    seed = tmp_path / "seed"
+    shutil.copytree(ROOT / "tenants", seed / "tenants")
+    (seed / "nix").mkdir()
+    shutil.copy(ROOT / "nix" / "inventory.json", seed / "nix" / "inventory.json")
+    return seed
+
+
+@pytest.fixture
+def settings(tmp_path: Path, seed_dir: Path) -> Settings:
+    return Settings(
+        state_dir=tmp_path / "var",
+        seed_dir=seed_dir,
+        webhook_secret=SECRET,
+        status_token=STATUS_TOKEN,
+        poll_interval=0.01,
+        synchronous="NORMAL",
+    )
+
+
+@pytest.fixture
+def state_repo(settings: Settings) -> Path:
+    """The bare remote the bot writes to, seeded by the writer's first read."""
+    return seed_state_repo(settings)
+
+
+@pytest.fixture
+def store(settings: Settings, state_repo: Path) -> Iterator[Store]:
+    with Store(settings.database_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+def writer(settings: Settings, store: Store) -> Writer:
+    return Writer(store=store, repo=repo_for(settings), settings=settings)
+
+
+@pytest.fixture
+def app(settings: Settings, state_repo: Path) -> Flask:
+    flask_app = create_app(settings)
+    flask_app.config["TESTING"] = True
+    return flask_app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

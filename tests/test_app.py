@@ -1,0 +1,67 @@
+"""The app factory, health, the OpenAPI document and the status endpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from gitops_bot.app import create_app
+from gitops_bot.config import ConfigError, Settings
+from helpers import STATUS_TOKEN, post_event, signup
+
+
+def test_factory_refuses_without_secret(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        create_app(Settings(state_dir=tmp_path))
+
+
+def test_factory_in_demo_mode(tmp_path: Path) -> None:
+    app = create_app(Settings(state_dir=tmp_path, demo=True))
+    assert app.test_client().get("/healthz").json == {"status": "ok"}
+
+
+def test_ready_only_after_the_first_sync(settings: Settings, client: FlaskClient) -> None:
+    assert client.get("/readyz").status_code == 200
+    fresh = create_app(settings.model_copy(update={"state_dir": settings.state_dir / "fresh"}))
+    assert fresh.test_client().get("/readyz").status_code == 503
+
+
+def test_openapi_document(client: FlaskClient) -> None:
+    document = client.get("/openapi.json").json
+    assert document["openapi"].startswith("3.1")
+    post = document["paths"]["/v1/events"]["post"]
+    assert {"202", "401", "409", "413", "415", "422", "503"} <= set(post["responses"])
+    assert "SignupEvent" in document["components"]["schemas"]
+    assert {p["name"] for p in post["parameters"]} == {
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+    }
+
+
+def test_status_needs_the_token_and_hides_existence(client: FlaskClient) -> None:
+    url = post_event(client, signup("watched")).json["statusUrl"]
+    path = url.removeprefix("http://localhost")
+    unknown = client.get("/v1/tenants/nobody", headers={"Authorization": f"Bearer {STATUS_TOKEN}"})
+    anonymous = client.get(path)
+    wrong = client.get(path, headers={"Authorization": "Bearer nope"})
+    assert unknown.status_code == anonymous.status_code == wrong.status_code == 404
+    assert unknown.json == anonymous.json == wrong.json
+    ok = client.get(path, headers={"Authorization": f"Bearer {STATUS_TOKEN}"})
+    assert ok.status_code == 200
+    assert ok.json["status"] == "accepted"
+    assert ok.json["transitions"][0]["event_id"]
+
+
+def test_public_url_shapes_the_status_url(settings: Settings, state_repo: Path) -> None:
+    app = create_app(settings.model_copy(update={"public_url": "https://bot.example.com/"}))
+    answer = post_event(app.test_client(), signup("public"))
+    assert answer.json["statusUrl"] == "https://bot.example.com/v1/tenants/public"
+
+
+def test_unknown_route_is_json_404(client: FlaskClient) -> None:
+    response = client.get("/nope")
+    assert response.status_code == 404
+    assert response.is_json

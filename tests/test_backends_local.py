@@ -1,0 +1,77 @@
+"""The local git backend: snapshot, plumbing commits, pushes without force, ancestry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gitops_bot.backends import BackendError
+from gitops_bot.backends.local import LocalGitRepo
+from gitops_bot.gitrepo import init_bare
+from helpers import git
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    path = tmp_path / "remote.git"
+    init_bare(path, branch="main")
+    return path
+
+
+def test_missing_branch_is_none(remote: Path, tmp_path: Path) -> None:
+    assert LocalGitRepo(str(remote), tmp_path / "clone.git").snapshot("main") is None
+
+
+def test_commit_advance_snapshot_round_trip(remote: Path, tmp_path: Path) -> None:
+    repo = LocalGitRepo(str(remote), tmp_path / "clone.git")
+    root = repo.commit(
+        None, {"tenants/a.json": b"a\n", "nix/x.nix": b"{}\n", "README": b"r"}, "root\n"
+    )
+    assert repo.advance("main", root)
+    snap = repo.snapshot("main")
+    assert snap is not None
+    assert snap.sha == root
+    assert set(snap.files) == {"tenants/a.json", "nix/x.nix"}  # only what the bot reads
+    assert repo.read_blobs([snap.files["tenants/a.json"]]) == {snap.files["tenants/a.json"]: b"a\n"}
+    child = repo.commit(root, {"tenants/a.json": None, "tenants/b.json": b"b\n"}, "swap\n")
+    assert repo.advance("main", child)
+    assert git(remote, "ls-tree", "-r", "--name-only", "main").split() == [
+        "README",
+        "nix/x.nix",
+        "tenants/b.json",
+    ]
+    assert (
+        git(remote, "log", "-1", "--format=%an <%ae>", "main").strip()
+        == "gitops-bot <gitops-bot@users.noreply.invalid>"
+    )
+
+
+def test_non_fast_forward_is_refused_not_forced(remote: Path, tmp_path: Path) -> None:
+    ours = LocalGitRepo(str(remote), tmp_path / "ours.git")
+    theirs = LocalGitRepo(str(remote), tmp_path / "theirs.git")
+    root = ours.commit(None, {"tenants/a.json": b"a\n"}, "root\n")
+    assert ours.advance("main", root)
+    mine = ours.commit(root, {"tenants/b.json": b"b\n"}, "mine\n")
+    theirs_head = theirs.snapshot("main")
+    assert theirs_head is not None
+    assert theirs.advance("main", theirs.commit(root, {"tenants/c.json": b"c\n"}, "theirs\n"))
+    assert ours.advance("main", mine) is False
+    assert "tenants/c.json" in git(remote, "ls-tree", "-r", "--name-only", "main")
+    assert ours.contains("main", root)
+    ours.snapshot("main")
+    assert not ours.contains("main", mine)
+    assert not ours.contains("main", "0" * 40)
+
+
+def test_unreachable_remote_is_a_backend_error(tmp_path: Path) -> None:
+    repo = LocalGitRepo(str(tmp_path / "nowhere.git"), tmp_path / "clone.git")
+    with pytest.raises(BackendError, match="fetch failed"):
+        repo.snapshot("main")
+
+
+def test_clone_config_holds_no_credentials(remote: Path, tmp_path: Path) -> None:
+    LocalGitRepo(str(remote), tmp_path / "clone.git").snapshot("main")
+    config = (tmp_path / "clone.git" / "config").read_text()
+    assert "token" not in config.lower()
+    assert "@" not in config

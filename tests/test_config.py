@@ -1,0 +1,58 @@
+"""Settings: environment variables, secret files, systemd credentials and demo mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gitops_bot.config import ConfigError, Settings
+
+
+def test_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="GITOPS_BOT_WEBHOOK_SECRET_FILE"):
+        Settings(state_dir=tmp_path).require_secrets()
+
+
+def test_secret_from_environment_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "secret").write_text("whsec_ZnJvbS1maWxl\n")
+    (tmp_path / "token").write_text("tok\n")
+    monkeypatch.setenv("GITOPS_BOT_WEBHOOK_SECRET_FILE", str(tmp_path / "secret"))
+    monkeypatch.setenv("GITOPS_BOT_STATUS_TOKEN_FILE", str(tmp_path / "token"))
+    settings = Settings().require_secrets()
+    assert settings.webhook_secret is not None
+    assert settings.webhook_secret.get_secret_value() == "whsec_ZnJvbS1maWxl"
+    assert "ZnJvbS1maWxl" not in repr(settings)
+
+
+def test_secret_from_systemd_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "webhook-secret").write_text("whsec_Y3JlZA==")
+    (tmp_path / "status-token").write_text("tok")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    settings = Settings().require_secrets()
+    assert settings.webhook_secret is not None
+    assert settings.webhook_secret.get_secret_value() == "whsec_Y3JlZA=="
+
+
+def test_unreadable_secret_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read secret file"):
+        Settings(webhook_secret_file=tmp_path / "missing")
+
+
+def test_demo_mode_generates_secrets_once_and_shares_them(tmp_path: Path) -> None:
+    first = Settings(demo=True, state_dir=tmp_path).require_secrets()
+    second = Settings(demo=True, state_dir=tmp_path).require_secrets()
+    assert first.webhook_secret is not None
+    assert second.webhook_secret is not None
+    assert first.webhook_secret.get_secret_value().startswith("whsec_")
+    assert first.webhook_secret == second.webhook_secret
+    assert first.status_token == second.status_token
+    secret_file = first.demo_secret_path("webhook_secret")
+    assert secret_file.stat().st_mode & 0o077 == 0
+
+
+def test_policy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITOPS_BOT_POLICY", '{"enterprise": "pr"}')
+    settings = Settings()
+    assert settings.delivery_for("enterprise") == "pr"
+    assert settings.delivery_for("free") == "direct"

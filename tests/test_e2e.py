@@ -1,0 +1,196 @@
+"""End to end over real HTTP: `gitops-bot serve` (gunicorn + writer) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gitops_bot.checker import check_files
+from gitops_bot.config import Settings
+from helpers import SECRET, git, signed_headers, signup, tenant_files
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Server:
+    url: str
+    port: int
+    remote: Path
+    env: dict[str, str]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
+    secret_file = tmp_path / "webhook-secret"
+    secret_file.write_text(SECRET)
+    token_file = tmp_path / "status-token"
+    token_file.write_text("e2e-token")
+    inventory_path = settings.seed_dir / "nix/inventory.json"
+    inventory = json.loads(inventory_path.read_text())
+    for host in inventory["hosts"].values():
+        host["capacity"] = 1000  # the examples' 200 seats would refuse the load test's last few
+    inventory_path.write_text(json.dumps(inventory))
+    port = free_port()
+    env = {
+        **os.environ,
+        "GITOPS_BOT_STATE_DIR": str(settings.state_dir),
+        "GITOPS_BOT_SEED_DIR": str(settings.seed_dir),
+        "GITOPS_BOT_WEBHOOK_SECRET_FILE": str(secret_file),
+        "GITOPS_BOT_STATUS_TOKEN_FILE": str(token_file),
+        "GITOPS_BOT_POLL_INTERVAL": "0.02",
+    }
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gitops_bot.cli",
+            "serve",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "4",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=1):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail((tmp_path / "serve.log").read_text())
+                time.sleep(0.1)
+        yield Server(url, port, settings.state_dir / "state.git", env)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def post(url: str, payload: object, event_id: str | None = None) -> tuple[int, dict[str, object]]:
+    body = json.dumps(payload).encode()
+    request = urllib.request.Request(
+        f"{url}/v1/events", data=body, headers=signed_headers(body, event_id), method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+def wait_for_tenants(
+    remote: Path, slugs: set[str], timeout: float = 60
+) -> dict[str, dict[str, object]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        files = tenant_files(remote)
+        if slugs <= set(files) or time.monotonic() > deadline:
+            return files
+        time.sleep(0.2)
+
+
+def test_200_concurrent_signups_all_land_in_fewer_commits(server: Server, tmp_path: Path) -> None:
+    commits_before = int(git(server.remote, "rev-list", "--count", "main"))
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        answers = list(pool.map(lambda n: post(server.url, signup(f"load-{n:03d}")), range(200)))
+    assert [status for status, _ in answers] == [202] * 200
+    slugs = {str(body["slug"]) for _, body in answers}
+    files = wait_for_tenants(server.remote, slugs)
+    assert slugs <= set(files)
+    commits = int(git(server.remote, "rev-list", "--count", "main")) - commits_before
+    assert 1 <= commits < 200
+    checkout = tmp_path / "checkout"
+    subprocess.run(["git", "clone", "--quiet", str(server.remote), str(checkout)], check=True)
+    from gitops_bot.checker import read_tree  # noqa: PLC0415
+
+    assert check_files(read_tree(checkout)).ok
+
+
+def test_same_event_three_times_concurrently_makes_one_tenant(server: Server) -> None:
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        answers = list(
+            pool.map(lambda _: post(server.url, signup("thrice"), "msg_thrice"), range(3))
+        )
+    assert answers == [answers[0]] * 3
+    assert answers[0][0] == 202
+    files = wait_for_tenants(server.remote, {"thrice"})
+    assert files["thrice"]["origin"] == "msg_thrice"
+
+
+def test_send_signup_cli_and_status(server: Server) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gitops_bot.cli",
+            "send-signup",
+            "--url",
+            server.url,
+            "--organization",
+            "Wayne Enterprises",
+            "--plan",
+            "free",
+        ],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("202 ")
+    answer = json.loads(result.stdout.removeprefix("202 "))
+    wait_for_tenants(server.remote, {"wayne-enterprises"})
+    request = urllib.request.Request(
+        answer["statusUrl"], headers={"Authorization": "Bearer e2e-token"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        status = json.loads(response.read())
+    assert status["status"] == "committed"
+
+
+def test_chunked_oversized_body_is_413_over_real_http(server: Server) -> None:
+    body = json.dumps({**signup("chunky"), "padding": "x" * 100_000}).encode()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.putrequest("POST", "/v1/events")
+    for key, value in signed_headers(body).items():
+        connection.putheader(key, value)
+    connection.putheader("Transfer-Encoding", "chunked")
+    connection.endheaders()
+    try:
+        for start in range(0, len(body), 8192):
+            chunk = body[start : start + 8192]
+            connection.send(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        connection.send(b"0\r\n\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server may stop reading once the limit is passed
+    response = connection.getresponse()
+    assert response.status == 413
+    assert json.loads(response.read())["error"]
+    connection.close()
