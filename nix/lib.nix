@@ -329,7 +329,8 @@ let
       app = {
         description = "Tenant ${p.slug}";
         wantedBy = [ "multi-user.target" ];
-        wants = [ "network.target" ] ++ (if settings.database then [ p.units.database ] else [ ]);
+        # Wants, not Requires: re-running the database unit must not restart the app.
+        wants = if settings.database then [ p.units.database ] else [ ];
         after = [ "network.target" ] ++ (if settings.database then [ p.units.database ] else [ ]);
         environment = {
           TENANT_SLUG = p.slug;

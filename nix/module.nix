@@ -227,14 +227,22 @@ in
 
     systemd.services = mkMerge (
       map (tenantLib.tenantUnits settings) plans
-      # Custom-domain certificates order themselves before nginx's reload, so the reload
-      # that adds a vhost finds at least the self-signed placeholder. The relation lives in
-      # the per-domain acme unit (WantedBy= is a symlink, not a line of nginx's units), so
-      # nginx.service and nginx-config-reload.service keep their unit files.
+      # Custom-domain certificates order themselves before nginx's start and reload, so
+      # `nginx -t` finds at least the self-signed placeholder that acme-<domain>.service
+      # writes. The relation lives in the per-domain acme unit (WantedBy= is a symlink in
+      # nginx's .wants/ folder, not a line of its unit file), so nginx.service and
+      # nginx-config-reload.service keep their unit files: the pattern nixpkgs' nginx module
+      # uses for enableACME hosts since NixOS 25.11.
       ++ map (domain: {
         "acme-${domain}" = {
-          before = [ "nginx-config-reload.service" ];
-          wantedBy = [ "nginx-config-reload.service" ];
+          before = [
+            "nginx.service"
+            "nginx-config-reload.service"
+          ];
+          wantedBy = [
+            "nginx.service"
+            "nginx-config-reload.service"
+          ];
         };
       }) customDomains
     );
