@@ -455,7 +455,7 @@ let
     units = builtins.mapAttrs (_: hashOf) (tenantUnits settings p);
     virtualHosts = builtins.mapAttrs (_: hashOf) (tenantVirtualHosts settings p);
     certificates = builtins.mapAttrs (_: hashOf) (tenantCertificates settings p);
-    planHash = hashOf p;
+    fingerprint = hashOf p;
   };
 
   loadTenants = { dir, inventory }:
