@@ -103,5 +103,9 @@ def _explain(command: list[str], stderr: str) -> str:
         check=False,
         timeout=EVAL_TIMEOUT,
     )
-    context = [line.strip() for line in traced.stderr.splitlines() if "while loading" in line]
+    context = [
+        line.strip(" …")
+        for line in traced.stderr.splitlines()
+        if line.lstrip().startswith("… while loading")
+    ]
     return "\n".join([*context[:1], message])

@@ -168,6 +168,14 @@ class TestWithNix:
         assert run_plan(state_repo, "--base", "HEAD~1") == 1
         assert "tenants/evil.json: slug" in capsys.readouterr().err
 
+    def test_a_tenant_file_that_is_not_json_is_named(
+        self, state_repo: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        (state_repo / "tenants" / "broken.json").write_text('{"slug": ')
+        commit(state_repo, "broken")
+        assert run_plan(state_repo, "--base", "HEAD~1") == 1
+        assert "while loading tenants/broken.json" in capsys.readouterr().err
+
     def test_changes_to_the_module_are_flagged(
         self, state_repo: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
