@@ -25,10 +25,8 @@
 
       nixosConfigurations = builtins.mapAttrs (
         name: _:
-        nixpkgs.lib.nixosSystem {
-          inherit system;
-          modules = hostModules name;
-        }
+        # The platform comes from the hardware profile (nixpkgs.hostPlatform).
+        nixpkgs.lib.nixosSystem { modules = hostModules name; }
       ) inventory.hosts;
 
       # NixOps 2 reads `nixpkgs` from here; network.nix documents network.storage.
