@@ -1,0 +1,111 @@
+"""The state repo at a git revision: its tree in a temp dir, its nix/ run by nix-instantiate."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import tarfile
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+SUMMARY: Final = "nix/summary.nix"
+EVAL_TIMEOUT: Final = 600
+GIT_TIMEOUT: Final = 120
+
+
+class EvalError(Exception):
+    """A revision could not be read or its nix/ could not be evaluated."""
+
+
+def nix_instantiate() -> str | None:
+    return shutil.which("nix-instantiate")
+
+
+def _git(repo: Path, *args: str) -> bytes:
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(repo), *args],
+            capture_output=True,
+            check=False,
+            timeout=GIT_TIMEOUT,
+        )
+    except FileNotFoundError as error:
+        raise EvalError("git is not installed") from error
+    if result.returncode != 0:
+        message = result.stderr.decode(errors="replace").strip()
+        raise EvalError(f"git {' '.join(args[:2])}: {message}")
+    return result.stdout
+
+
+def resolve(repo: Path, rev: str) -> str:
+    """The commit id `rev` names; refuses option-like input before git sees it."""
+    if rev.startswith("-"):
+        raise EvalError(f"not a revision: {rev!r}")
+    return _git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
+
+
+def materialize(repo: Path, commit: str, dest: Path) -> None:
+    """Write the tree of `commit` into `dest` (git archive, unpacked with tarfile's data filter)."""
+    archive = _git(repo, "archive", "--format=tar", commit)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(dest, filter="data")
+
+
+def _nix_string(value: str) -> str:
+    return json.dumps(value).replace("${", "\\${")
+
+
+def _nix_path(path: Path) -> str:
+    return f"(/. + {_nix_string(str(path))})"
+
+
+def evaluate(tree: Path, *, rules: Path) -> dict[str, Any]:
+    """The fleet summary of the checkout at `tree`.
+
+    The tree's own nix/summary.nix is used when it has one; an older revision without it is
+    read with the rules of `rules` (the other revision's tree). Evaluation runs in restricted
+    mode with only the two trees readable, so a revision's Nix code cannot read the machine.
+    """
+    nix = nix_instantiate()
+    if nix is None:
+        raise EvalError("nix-instantiate is not installed")
+    summary = tree / SUMMARY if (tree / SUMMARY).is_file() else rules / SUMMARY
+    expr = f"import {_nix_path(summary)} {{ repo = {_nix_path(tree)}; }}"
+    command = [
+        nix, "--eval", "--strict", "--json",
+        "--option", "restrict-eval", "true",
+        "--option", "allow-import-from-derivation", "false",
+        "-I", str(tree), "-I", str(rules),
+        "-E", expr,
+    ]  # fmt: skip
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=False, timeout=EVAL_TIMEOUT
+    )
+    if result.returncode != 0:
+        raise EvalError(_explain(command, result.stderr))
+    summary_data: dict[str, Any] = json.loads(result.stdout)
+    return summary_data
+
+
+def _explain(command: list[str], stderr: str) -> str:
+    """The error, plus the file being loaded when Nix's own message does not name it."""
+    message = stderr.strip()
+    if "tenants/" in message:
+        return message
+    traced = subprocess.run(
+        [*command[:1], "--show-trace", *command[1:]],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=EVAL_TIMEOUT,
+    )
+    context = [
+        line.strip(" …")
+        for line in traced.stderr.splitlines()
+        if line.lstrip().startswith("… while loading")
+    ]
+    return "\n".join([*context[:1], message])

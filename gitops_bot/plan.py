@@ -1,0 +1,226 @@
+"""What deploying a revision of the state repo would do, host by host, compared with another."""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from gitops_bot import nixeval, plan_render
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+Source = Literal["nix", "files"]
+Format = Literal["text", "json", "markdown"]
+FORMATS: Final = ("text", "json", "markdown")
+
+# Files whose change can alter units beyond what the per-tenant fingerprints show.
+_RULE_FILES: Final = re.compile(r"^(flake\.nix|nix/.*\.nix)$")
+_TENANT_FILE: Final = re.compile(r"^[a-z0-9][a-z0-9-]*\.json$")
+NO_NIX: Final = (
+    "nix-instantiate not found: FILE-LEVEL DIFF of tenants/*.json only; "
+    "nix/ was not evaluated, so unit and nginx actions are not known."
+)
+RULES_CHANGED: Final = (
+    "{files} changed: units may change beyond this plan; "
+    "check with `nixos-rebuild dry-activate` on a host"
+)
+
+
+class PlanError(Exception):
+    """The plan could not be made (bad revision, a tenant file Nix refuses, ...)."""
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    host: str
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    suspended: tuple[str, ...] = ()
+    resumed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    start: tuple[str, ...] = ()
+    restart: tuple[str, ...] = ()
+    stop: tuple[str, ...] = ()
+    nginx_reload: bool = False
+    nginx_changes: tuple[str, ...] = ()
+
+    @property
+    def tenants_changed(self) -> bool:
+        return any((self.added, self.changed, self.suspended, self.resumed, self.removed))
+
+    @property
+    def acts(self) -> bool:
+        return any((self.start, self.restart, self.stop, self.nginx_reload))
+
+
+@dataclass(frozen=True)
+class Report:
+    base: str
+    head: str
+    source: Source
+    hosts: tuple[HostPlan, ...]
+    notes: tuple[str, ...] = field(default=())
+
+
+def build_report(*, repo: Path, base: str, head: str) -> Report:
+    """Materialize both revisions, evaluate nix/ at each (or diff files), and compare."""
+    try:
+        base_commit = nixeval.resolve(repo, base)
+        head_commit = nixeval.resolve(repo, head)
+        with tempfile.TemporaryDirectory(prefix="gitops-bot-plan-") as tmp:
+            base_tree, head_tree = Path(tmp, "base"), Path(tmp, "head")
+            nixeval.materialize(repo, base_commit, base_tree)
+            nixeval.materialize(repo, head_commit, head_tree)
+            notes = _rule_notes(base_tree, head_tree)
+            if nixeval.nix_instantiate() is None:
+                hosts = _file_diff(_read_files(base_tree), _read_files(head_tree))
+                notes = (NO_NIX, *notes)
+                return Report(base_commit, head_commit, "files", hosts, notes)
+            old = nixeval.evaluate(base_tree, rules=head_tree)
+            new = nixeval.evaluate(head_tree, rules=head_tree)
+            if not (base_tree / nixeval.SUMMARY).is_file():
+                notes = (*notes, f"{base} has no {nixeval.SUMMARY}: read with {head}'s rules")
+    except nixeval.EvalError as error:
+        raise PlanError(str(error)) from error
+    hosts = diff(old, new)
+    notes = (*notes, *(f"tenant {s} names a host the inventory lacks" for s in new["unplaced"]))
+    return Report(base_commit, head_commit, "nix", hosts, notes)
+
+
+def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[HostPlan, ...]:
+    """Compare two fleet summaries of nix/summary.nix, host by host."""
+    shared_changed = old.get("sharedNginx") != new.get("sharedNginx")
+    names = sorted(set(old["hosts"]) | set(new["hosts"]))
+    return tuple(
+        _diff_host(
+            host,
+            old["hosts"].get(host, {}),
+            new["hosts"].get(host, {}),
+            shared_changed=shared_changed,
+        )
+        for host in names
+    )
+
+
+def _diff_host(
+    host: str, old: Mapping[str, Any], new: Mapping[str, Any], *, shared_changed: bool
+) -> HostPlan:
+    old_units, new_units = _merged(old, "units"), _merged(new, "units")
+    old_vhosts, new_vhosts = _merged(old, "virtualHosts"), _merged(new, "virtualHosts")
+    vhost_changes = _changes(old_vhosts, new_vhosts)
+    if shared_changed and (old or new):
+        vhost_changes = (*vhost_changes, "shared tenant routing (base domain)")
+    return replace(
+        _classify(host, old, new),
+        start=_service_names(set(new_units) - set(old_units)),
+        restart=_service_names(
+            u for u in set(old_units) & set(new_units) if old_units[u] != new_units[u]
+        ),
+        stop=_service_names(set(old_units) - set(new_units)),
+        nginx_reload=bool(vhost_changes),
+        nginx_changes=vhost_changes,
+    )
+
+
+def _classify(host: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> HostPlan:
+    """The tenant-level changes on `host`: from tenant summaries or plain tenant files."""
+    both = set(old) & set(new)
+    state_of = {s: (old[s]["state"], new[s]["state"]) for s in both}
+    return HostPlan(
+        host=host,
+        added=tuple(sorted(set(new) - set(old))),
+        removed=tuple(sorted(set(old) - set(new))),
+        suspended=tuple(sorted(s for s in both if state_of[s] == ("active", "suspended"))),
+        resumed=tuple(sorted(s for s in both if state_of[s] == ("suspended", "active"))),
+        changed=tuple(
+            sorted(
+                s
+                for s in both
+                if state_of[s][0] == state_of[s][1]
+                and old[s]["fingerprint"] != new[s]["fingerprint"]
+            )
+        ),
+    )
+
+
+def _merged(tenants: Mapping[str, Any], key: str) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for summary in tenants.values():
+        merged.update(summary.get(key, {}))
+    return merged
+
+
+def _changes(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(
+        [f"+{d}" for d in sorted(set(new) - set(old))]
+        + [f"-{d}" for d in sorted(set(old) - set(new))]
+        + [f"~{d}" for d in sorted(set(old) & set(new)) if old[d] != new[d]]
+    )
+
+
+def _service_names(units: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(f"{unit}.service" for unit in units))
+
+
+def _read_files(tree: Path) -> dict[str, dict[str, Any]]:
+    """Tenant files by slug, read as plain JSON: the fallback when Nix is not available."""
+    tenants: dict[str, dict[str, Any]] = {}
+    folder = tree / "tenants"
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+        if not _TENANT_FILE.match(path.name):
+            continue
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise PlanError(f"tenants/{path.name}: {error}") from error
+        tenants[path.stem] = {
+            "host": str(data.get("host", "?")),
+            "state": str(data.get("state", "?")),
+            "fingerprint": json.dumps(data, sort_keys=True),
+        }
+    return tenants
+
+
+def _file_diff(
+    old: Mapping[str, dict[str, Any]], new: Mapping[str, dict[str, Any]]
+) -> tuple[HostPlan, ...]:
+    hosts = sorted({t["host"] for t in (*old.values(), *new.values())})
+    return tuple(_classify(h, _on(old, h), _on(new, h)) for h in hosts)
+
+
+def _on(tenants: Mapping[str, dict[str, Any]], host: str) -> dict[str, dict[str, Any]]:
+    return {slug: t for slug, t in tenants.items() if t["host"] == host}
+
+
+def _rule_notes(base: Path, head: Path) -> tuple[str, ...]:
+    """Say so when the module or its library changed: fingerprints cannot see that."""
+    changed = sorted(
+        name
+        for name in _rule_file_names(base) | _rule_file_names(head)
+        if _read(base / name) != _read(head / name)
+    )
+    if not changed:
+        return ()
+    return (RULES_CHANGED.format(files=", ".join(changed)),)
+
+
+def _rule_file_names(tree: Path) -> set[str]:
+    names = (p.relative_to(tree).as_posix() for p in tree.rglob("*.nix"))
+    return {name for name in names if _RULE_FILES.match(name)}
+
+
+def _read(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
+
+
+def render(report: Report, fmt: Format) -> str:
+    if fmt == "json":
+        return json.dumps(asdict(report), indent=2, sort_keys=True) + "\n"
+    if fmt == "markdown":
+        return plan_render.markdown(report)
+    return plan_render.text(report)

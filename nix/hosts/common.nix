@@ -1,0 +1,34 @@
+# What every host of the fleet runs: the tenant module reading this repo's tenants/ and
+# inventory, plus the few host settings it needs. Deploy entry points (flake.nix, network.nix)
+# add the host's name and hardware profile.
+{ pkgs, ... }:
+{
+  imports = [ ../module.nix ];
+
+  services.saasTenants = {
+    enable = true;
+    tenantsDir = ../../tenants;
+    inventoryFile = ../inventory.json;
+    # Replace with the real tenant application and its command template.
+    app.package = pkgs.callPackage ../demo-app.nix { };
+    tls.wildcard = {
+      # DNS-01 for *.<baseDomain>; the credentials file stays on the host (/run/keys is
+      # where NixOps and colmena put deployment keys).
+      dnsProvider = "rfc2136";
+      environmentFile = "/run/keys/acme-dns.env";
+    };
+    generatedSecrets = [ "session-key" ];
+  };
+
+  security.acme = {
+    acceptTerms = true;
+    defaults.email = "hostmaster@example.com";
+  };
+
+  networking.firewall.allowedTCPPorts = [
+    80
+    443
+  ];
+  services.openssh.enable = true;
+  system.stateVersion = "25.11";
+}

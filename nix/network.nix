@@ -1,0 +1,27 @@
+# NixOps 2 network for operators without flakes: one machine per host of nix/inventory.json.
+#   nixops create -d fleet nix/network.nix && nixops deploy -d fleet
+# nixpkgs comes from NIX_PATH here; flake.nix pins it instead and reuses this file.
+#
+# network.storage: "legacy" keeps NixOps' state in its local SQLite file
+# (~/.nixops/deployments.nixops, or $NIXOPS_STATE). The hosts already run NixOS and carry no
+# cloud resources, so that state is only a deploy log plus the machine keys: losing it costs
+# a `nixops create` again, nothing on the hosts. A team deploying from several machines
+# should keep $NIXOPS_STATE on shared storage or use colmena, which keeps no state.
+let
+  inventory = builtins.fromJSON (builtins.readFile ./inventory.json);
+  machine = name: host: {
+    imports = [
+      ./hosts/common.nix
+      ./hosts/placeholder-hardware.nix
+    ];
+    networking.hostName = name;
+    deployment.targetHost = host.address;
+  };
+in
+{
+  network = {
+    description = "gitops-bot tenant fleet";
+    storage.legacy = { };
+  };
+}
+// builtins.mapAttrs machine inventory.hosts

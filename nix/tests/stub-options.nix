@@ -1,0 +1,60 @@
+# TEST ONLY. Just enough NixOS option declarations for lib.evalModules to evaluate
+# ../module.nix without nixpkgs: the options it sets, typed loosely, so a test can read the
+# resulting units, users, virtual hosts and certificates. Never import this on a real host.
+{ lib, ... }:
+let
+  inherit (lib) mkOption types;
+  loose = mkOption {
+    type = types.lazyAttrsOf types.anything;
+    default = { };
+  };
+in
+{
+  options = {
+    assertions = mkOption {
+      type = types.listOf types.anything;
+      default = [ ];
+    };
+    networking.hostName = mkOption {
+      type = types.str;
+      default = "web-1";
+    };
+    systemd.services = loose;
+    users.users = loose;
+    users.groups = loose;
+    security.acme.certs = loose;
+    services.postgresql = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      package = mkOption {
+        type = types.str;
+        default = "/stub/postgresql";
+      };
+    };
+    services.nginx = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      enableReload = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      recommendedProxySettings = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      recommendedTlsSettings = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      group = mkOption {
+        type = types.str;
+        default = "nginx";
+      };
+      virtualHosts = loose;
+    };
+  };
+}
