@@ -46,7 +46,7 @@ typecheck: setup
 	$(VENV)/bin/mypy --strict gitops_bot
 
 test: lint typecheck
-	$(VENV)/bin/pytest
+	REQUIRE_NIX=1 $(VENV)/bin/pytest
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

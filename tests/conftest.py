@@ -19,6 +19,13 @@ from gitops_bot.writer import Writer
 from helpers import ROOT, SECRET, STATUS_TOKEN, repo_for, seed_state_repo
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # `make test` sets REQUIRE_NIX so that a missing nix-instantiate fails CI instead of
+    # quietly skipping every Nix test.
+    if os.environ.get("REQUIRE_NIX") and shutil.which("nix-instantiate") is None:
+        raise pytest.UsageError("REQUIRE_NIX is set but nix-instantiate is not on PATH")
+
+
 @pytest.fixture(autouse=True)
 def isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the developer's ~/.gitconfig out of every git the tests run, ours and the bot's."""

@@ -18,6 +18,7 @@ SUBCOMMANDS = (
     "schema",
     "send_signup",
     "tenants",
+    "plan",
 )
 
 
