@@ -53,7 +53,6 @@ class Intake:
                         body_sha256=body_sha256,
                         answer=decision,
                         status="rejected",
-                        reason=str(decision.body["error"]),
                     )
                 return decision
             host = inventory.place(self.store.tenants_per_host())
