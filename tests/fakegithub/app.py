@@ -14,12 +14,14 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from fakegithub import (
+    routes_contents,
     routes_deploy,
     routes_git,
     routes_issues,
     routes_meta,
     routes_pulls,
     routes_repo,
+    routes_reviews,
 )
 from fakegithub.auth import AuthError, Principal
 from fakegithub.core import API_PREFIX, GRAPHQL_PATH, Core, fault_path
@@ -56,7 +58,16 @@ class _Seen:
 class FakeApp:
     def __init__(self, core: Core) -> None:
         self.core = core
-        routers = [routes_git, routes_repo, routes_pulls, routes_issues, routes_deploy, routes_meta]
+        routers = [
+            routes_git,
+            routes_repo,
+            routes_contents,
+            routes_pulls,
+            routes_reviews,
+            routes_issues,
+            routes_deploy,
+            routes_meta,
+        ]
         self.map, self.endpoints = build_map([m.router for m in routers])
         self.internal_errors: list[str] = []
         self._request_ids = itertools.count(1)

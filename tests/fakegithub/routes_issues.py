@@ -8,7 +8,6 @@ from werkzeug.wrappers import Response
 
 from fakegithub import shapes
 from fakegithub.core import API_PREFIX, Core
-from fakegithub.routes_pulls import label_json
 from fakegithub.state import Comment, Pull
 from fakegithub.web import (
     ApiError,
@@ -68,7 +67,7 @@ def get_issue(ctx: Ctx) -> Response:
                 "body": pr.body,
                 "user": shapes.user(core, pr.user),
                 "state": pr.state,
-                "labels": [label_json(core, n) for n in pr.labels],
+                "labels": [shapes.label_json(core, n) for n in pr.labels],
                 "assignees": [],
                 "comments": sum(c.issue_number == pr.number for c in core.state.comments.values()),
                 "created_at": core.clock.iso(pr.created_at),
@@ -103,7 +102,7 @@ def _label_names(ctx: Ctx) -> list[str]:
 @router.route("GET", ISSUES + "/<number>/labels")
 def list_labels(ctx: Ctx) -> Response:
     with ctx.core.lock:
-        return paged_response(ctx, [label_json(ctx.core, n) for n in _issue(ctx).labels])
+        return paged_response(ctx, [shapes.label_json(ctx.core, n) for n in _issue(ctx).labels])
 
 
 @router.route("POST", ISSUES + "/<number>/labels")
@@ -116,7 +115,7 @@ def add_labels(ctx: Ctx) -> Response:
             if label.name.lower() not in {n.lower() for n in pr.labels}:
                 pr.labels.append(label.name)
         pr.updated_at = ctx.core.clock.time()
-        return json_response([label_json(ctx.core, n) for n in pr.labels])
+        return json_response([shapes.label_json(ctx.core, n) for n in pr.labels])
 
 
 @router.route("PUT", ISSUES + "/<number>/labels")
@@ -125,7 +124,7 @@ def set_labels(ctx: Ctx) -> Response:
     with ctx.core.lock:
         pr = _issue(ctx)
         pr.labels = list(dict.fromkeys(ctx.core.state.label(n).name for n in names))
-        return json_response([label_json(ctx.core, n) for n in pr.labels])
+        return json_response([shapes.label_json(ctx.core, n) for n in pr.labels])
 
 
 @router.route("DELETE", ISSUES + "/<number>/labels/<name>")
@@ -136,7 +135,7 @@ def remove_label(ctx: Ctx) -> Response:
         if len(kept) == len(pr.labels):
             raise ApiError(404, "Label does not exist")
         pr.labels = kept
-        return json_response([label_json(ctx.core, n) for n in pr.labels])
+        return json_response([shapes.label_json(ctx.core, n) for n in pr.labels])
 
 
 @router.route("GET", ISSUES + "/<number>/comments")

@@ -1,14 +1,12 @@
-"""The repository, its branches and commits, the contents API, compare, and archive downloads."""
+"""The repository, its branches and commits, compare, and archive downloads."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from werkzeug.wrappers import Response
 
-from fakegithub import branches, gittrees, shapes
+from fakegithub import gittrees, shapes
 from fakegithub.core import API_PREFIX, DOWNLOAD_PREFIX, RAW_PREFIX, Core
 from fakegithub.web import ApiError, Ctx, Router, json_response, not_found, paginate
 
@@ -22,7 +20,7 @@ def get_repo(ctx: Ctx) -> Response:
     return json_response(shapes.repository(ctx.core))
 
 
-def _commit(ctx: Ctx, rev: str) -> str:
+def resolve(ctx: Ctx, rev: str) -> str:
     sha = ctx.core.repo.resolve_commit(rev)
     if sha is None:
         raise ApiError(404, f"No commit found for the ref {rev}")
@@ -69,7 +67,7 @@ def _file_json(core: Core, change: gittrees.FileChange, head: str) -> dict[str, 
 @router.route("GET", R + "/commits/<path:ref>")
 def get_rest_commit(ctx: Ctx) -> Response:
     core = ctx.core
-    commit = core.repo.read_commit(_commit(ctx, ctx.args["ref"]))
+    commit = core.repo.read_commit(resolve(ctx, ctx.args["ref"]))
     parent = commit.parents[0] if commit.parents else gittrees.EMPTY_TREE
     files = gittrees.diff(core.repo, parent, commit.sha)
     data = shapes.rest_commit(core, commit)
@@ -77,134 +75,6 @@ def get_rest_commit(ctx: Ctx) -> Response:
     data["stats"] = {"total": adds + dels, "additions": adds, "deletions": dels}
     data["files"] = [_file_json(core, f, commit.sha) for f in files[:300]]
     return json_response(data)
-
-
-# -- contents ------------------------------------------------------------------------------
-
-
-@router.route("GET", R + "/contents")
-@router.route("GET", R + "/contents/<path:path>")
-def get_contents(ctx: Ctx) -> Response:
-    core = ctx.core
-    path = ctx.args.get("path", "").strip("/")
-    ref = ctx.query("ref") or core.settings.default_branch
-    commit = _commit(ctx, ref)
-    if not path:
-        entries = gittrees.ls_tree(core.repo, commit, recursive=False)
-        return json_response([shapes.content_dir_entry(core, e, ref, commit) for e in entries])
-    entry = gittrees.entry_at(core.repo, commit, path)
-    if entry is None:
-        raise not_found()
-    if entry.type == "tree":
-        children = gittrees.ls_tree(core.repo, entry.sha, recursive=False)
-        return json_response(
-            [
-                shapes.content_dir_entry(
-                    core,
-                    gittrees.TreeEntry(c.mode, c.type, c.sha, c.size, f"{path}/{c.path}"),
-                    ref,
-                    commit,
-                )
-                for c in children
-            ]
-        )
-    if entry.type != "blob":
-        return json_response(shapes.content_dir_entry(core, entry, ref, commit))
-    data = core.repo.read_blob(entry.sha)
-    return json_response(
-        shapes.content_file(
-            core, path, sha=entry.sha, size=len(data), ref=ref, data=data, commit=commit
-        )
-    )
-
-
-def _write_target(ctx: Ctx) -> tuple[str, str, dict[str, Any]]:
-    body = ctx.obj()
-    path = ctx.args.get("path", "").strip("/")
-    if not path:
-        raise not_found()
-    if not isinstance(body.get("message"), str):
-        raise branches.missing("message")
-    return path, str(body.get("branch") or ctx.core.settings.default_branch), body
-
-
-def _check_sha(ctx: Ctx, branch: str, path: str, given: object, *, required: bool) -> bool:
-    """Whether the file exists; GitHub's 422/409 when the caller's sha does not fit."""
-    tip = ctx.core.branch_sha(branch)
-    if tip is None:
-        raise ApiError(404, f"Branch {branch} not found")
-    entry = gittrees.entry_at(ctx.core.repo, tip, path)
-    if entry is not None and entry.type == "tree":
-        raise ApiError(422, f"Invalid request.\n\n{path} is a directory.")
-    if entry is None:
-        if required:
-            raise not_found()
-        return False
-    if given is None:
-        raise branches.missing("sha")
-    if given != entry.sha:
-        raise ApiError(409, f"{path} does not match {given}")
-    return True
-
-
-def _contents_answer(
-    core: Core, path: str, branch: str, commit_sha: str, *, deleted: bool
-) -> dict[str, Any]:
-    commit = core.repo.read_commit(commit_sha)
-    content = None
-    if not deleted:
-        entry = gittrees.entry_at(core.repo, commit_sha, path)
-        assert entry is not None
-        content = shapes.content_file(
-            core,
-            path,
-            sha=entry.sha,
-            size=entry.size or 0,
-            ref=branch,
-            data=None,
-            commit=commit_sha,
-        )
-    return {"content": content, "commit": shapes.git_commit(core, commit)}
-
-
-@router.route("PUT", R + "/contents/<path:path>")
-def put_contents(ctx: Ctx) -> Response:
-    core = ctx.core
-    path, branch, body = _write_target(ctx)
-    if not isinstance(body.get("content"), str):
-        raise branches.missing("content")
-    try:
-        data = base64.b64decode(body["content"], validate=True)
-    except binascii.Error as exc:
-        raise ApiError(422, "content is not valid Base64") from exc
-    committer = branches.parse_signature(
-        body.get("committer"), core.signature(ctx.principal), "committer"
-    )
-    author = branches.parse_signature(body.get("author"), committer, "author")
-    with core.lock:
-        existed = _check_sha(ctx, branch, path, body.get("sha"), required=False)
-        sha = branches.commit_on_branch(
-            core, branch, {path: data}, message=body["message"], author=author, committer=committer
-        )
-        return json_response(
-            _contents_answer(core, path, branch, sha, deleted=False), 200 if existed else 201
-        )
-
-
-@router.route("DELETE", R + "/contents/<path:path>")
-def delete_contents(ctx: Ctx) -> Response:
-    core = ctx.core
-    path, branch, body = _write_target(ctx)
-    committer = branches.parse_signature(
-        body.get("committer"), core.signature(ctx.principal), "committer"
-    )
-    author = branches.parse_signature(body.get("author"), committer, "author")
-    with core.lock:
-        _check_sha(ctx, branch, path, body.get("sha"), required=True)
-        sha = branches.commit_on_branch(
-            core, branch, {path: None}, message=body["message"], author=author, committer=committer
-        )
-        return json_response(_contents_answer(core, path, branch, sha, deleted=True))
 
 
 # -- compare -------------------------------------------------------------------------------
@@ -216,7 +86,7 @@ def compare(ctx: Ctx) -> Response:
     base_rev, sep, head_rev = spec.partition("...")
     if not sep:
         raise not_found()
-    base, head = (_commit(ctx, rev.rpartition(":")[2]) for rev in (base_rev, head_rev))
+    base, head = (resolve(ctx, rev.rpartition(":")[2]) for rev in (base_rev, head_rev))
     merge_base = core.repo.merge_base(base, head)
     if merge_base is None:
         raise ApiError(404, f"No common ancestor between {base_rev} and {head_rev}.")
@@ -264,7 +134,7 @@ _ARCHIVES = {
 def archive_link(ctx: Ctx) -> Response:
     """A 302 to a short-lived download URL, as GitHub redirects to codeload."""
     core = ctx.core
-    sha = _commit(ctx, ctx.args.get("ref") or core.settings.default_branch)
+    sha = resolve(ctx, ctx.args.get("ref") or core.settings.default_branch)
     token = core.tokens.new_token("dl_")
     core.downloads[token] = (ctx.args["kind"], sha, core.clock.time() + DOWNLOAD_TTL)
     name = _ARCHIVES[ctx.args["kind"]][0]

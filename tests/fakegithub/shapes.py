@@ -227,3 +227,31 @@ def content_dir_entry(core: Core, entry: TreeEntry, ref: str, commit: str) -> di
     }
     item["_links"] = {"self": item["url"], "git": item["git_url"], "html": item["html_url"]}
     return item
+
+
+def label_json(core: Core, name: str) -> dict[str, Any]:
+    label = core.state.label(name)
+    return {
+        "id": label.id,
+        "node_id": node_id("LA", label.id),
+        "url": f"{core.urls.repo_api(core.settings)}/labels/{label.name}",
+        "name": label.name,
+        "color": label.color,
+        "default": False,
+        "description": label.description,
+    }
+
+
+def team_json(core: Core, slug: str) -> dict[str, Any]:
+    org = core.settings.owner
+    return {
+        "id": user(core, f"team:{slug}")["id"],
+        "node_id": node_id("T", slug),
+        "name": slug,
+        "slug": slug,
+        "url": f"{core.urls.api}/orgs/{org}/teams/{slug}",
+        "html_url": f"{core.urls.root}/orgs/{org}/teams/{slug}",
+        "privacy": "closed",
+        "permission": "pull",
+        "description": None,
+    }
