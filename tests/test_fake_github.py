@@ -220,3 +220,27 @@ def test_parallel_writers_serialise_on_the_ref_and_lose_nothing(fake_github):
         t.join()
     assert errors == []
     assert {f"tenants/w{n}.json" for n in range(4)} <= set(fake_github.files())
+
+
+def test_other_repositories_and_unknown_routes_are_404(fake_github, github_client):
+    from github import UnknownObjectException  # noqa: PLC0415
+
+    with pytest.raises(UnknownObjectException):
+        github_client.get_repo("acme-ops/someone-else")
+    assert github_client.get_repo("ACME-OPS/Fleet-State").name == "fleet-state"  # case-insensitive
+    repo = github_client.get_repo(fake_github.full_name)
+    with pytest.raises(UnknownObjectException):
+        repo.get_git_ref("heads/missing")
+
+
+def test_matching_refs_is_a_plain_prefix_match(fake_github, github_client):
+    repo = github_client.get_repo(fake_github.full_name)
+    main = fake_github.branch_sha("main")
+    for name in ("tenant/a", "tenant/b", "tenantx"):
+        repo.create_git_ref(f"refs/heads/{name}", main)
+    names = [r.ref for r in repo.get_git_matching_refs("heads/tenant/")]
+    assert names == ["refs/heads/tenant/a", "refs/heads/tenant/b"]
+    assert len(list(repo.get_git_matching_refs("heads/tenant"))) == 3
+    with pytest.raises(GithubException) as raised:
+        repo.create_git_ref("refs/heads/tenant/a", main)
+    assert (raised.value.status, raised.value.data["message"]) == (422, "Reference already exists")
