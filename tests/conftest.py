@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from github import Github
 
+from fakegithub import FakeGitHub
 from gitops_bot.app import create_app
 from gitops_bot.config import Settings
 from gitops_bot.gitrepo import ISOLATED_ENV
@@ -85,3 +87,19 @@ def app(settings: Settings, state_repo: Path) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def fake_github(tmp_path: Path) -> Iterator[FakeGitHub]:
+    """A fake GitHub on a real 127.0.0.1 port, backed by a real bare repo."""
+    with FakeGitHub(tmp_path / "github", owner="acme-ops", repo="fleet-state") as gh:
+        gh.seed({"tenants/acme.json": b'{"slug": "acme"}\n', "nix/inventory.json": b"{}\n"})
+        yield gh
+
+
+@pytest.fixture
+def github_client(fake_github: FakeGitHub) -> Iterator[Github]:
+    """PyGithub without retries or pacing, so each answer of the fake is seen raw and fast."""
+    client = fake_github.client()
+    yield client
+    client.close()

@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 
 from gitops_bot.backends.local import LocalGitRepo
 from gitops_bot.config import Settings
-from gitops_bot.queue import Store
 from gitops_bot.messages import TRAILER
+from gitops_bot.queue import Store
 from gitops_bot.writer import BranchBroken, Writer
 from helpers import git, post_event, repo_for, signup, tenant_files
 
