@@ -123,7 +123,7 @@ class Intake:
             answer=answer,
             status="pending",
             slug=slug,
-            delivery=self.settings.delivery_for(data.plan),
+            delivery=self.settings.delivery_for(event.type, data.plan),
             content=tenant.to_json(),
         )
         self.store.reserve(slug=slug, host=host, plan=data.plan, domains=domains)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 from gitops_bot.inventory import Inventory
+from gitops_bot.lifecycle import should_record
 
 EventStatus = Literal["pending", "done", "failed", "rejected"]
 Operation = Literal["create", "update", "delete", "merge"]
@@ -195,12 +196,16 @@ class Store:
         commit_sha: str | None = None,
         url: str | None = None,
         reason: str | None = None,
-    ) -> None:
+    ) -> bool:
+        """Record that `slug` reached `status`, unless the state machine says it is stale."""
+        if not should_record(self.last_status(slug), status):
+            return False
         self._db.execute(
             "INSERT INTO transitions (slug, status, at, event_id, commit_sha, url, reason)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (slug, status, time.time(), event_id, commit_sha, url, reason),
         )
+        return True
 
     def transitions(self, slug: str) -> list[dict[str, Any]]:
         rows = self._db.execute(

@@ -16,6 +16,7 @@ from gitops_bot.changes import Applied, Tree, apply_events, repo_tenant
 from gitops_bot.checker import FileResult, check_file, is_tenant_path, parse_inventory
 from gitops_bot.config import Settings
 from gitops_bot.inventory import INVENTORY_PATH
+from gitops_bot.lifecycle import status_on_landing
 from gitops_bot.messages import commit_message, merge_message, review_text
 from gitops_bot.queue import QueuedEvent, Store
 from gitops_bot.tenant import tenant_path
@@ -27,16 +28,6 @@ _BACKOFF_START: Final = 0.5
 _BACKOFF_MAX: Final = 30.0
 # How often an idle writer re-reads the branch for changes made by others.
 _RESYNC_INTERVAL: Final = 30.0
-
-# The status a tenant reaches when an event of this type lands on the main branch.
-LANDED_STATUS: Final = {
-    "tenant.signup": "committed",
-    "tenant.update": "updated",
-    "tenant.suspend": "suspended",
-    "tenant.resume": "resumed",
-    "tenant.delete": "deleted",
-}
-
 
 class BranchBroken(Exception):
     """The branch head itself fails the checker, so nothing may be committed on top of it."""
@@ -178,12 +169,9 @@ class Writer:
         self.repo.snapshot(branch)  # contains() looks at the last fetch
         return self.repo.contains(branch, sha)
 
-    def _status(self, event: QueuedEvent) -> str:
-        if event.op == "merge":
-            return "merged"
-        if event.delivery != "direct":
-            return "pr_open"
-        return LANDED_STATUS.get(event.type, "committed")
+    @staticmethod
+    def _status(event: QueuedEvent) -> str:
+        return status_on_landing(event.type, delivery=event.delivery, op=event.op)
 
     def _settle(self, tree: Tree, applied: Applied) -> None:
         for event, reason in applied.failed:
