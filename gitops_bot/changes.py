@@ -139,4 +139,6 @@ def _apply_one(  # noqa: PLR0911 - one return per case of the decision table
         updated = Tenant.model_validate_json(json.dumps(fields))
     except ValidationError as invalid:
         return _Refused(f"{path}: the update does not fit the schema: {invalid}")
-    return check_file(path, updated.to_json().encode())
+    text = updated.to_json()
+    # Suspending a suspended tenant changes nothing; it needs no commit either.
+    return _AlreadyThere() if text == current.text else check_file(path, text.encode())

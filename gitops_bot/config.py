@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     database: Path | None = Field(
         default=None, description="Default: <state_dir>/gitops-bot.sqlite3"
     )
+    backend: Literal["local", "github"] = "local"
     remote: str | None = Field(
         default=None, description="Git URL of the state repo; default: a bare repo in state_dir"
     )
@@ -81,7 +82,7 @@ class Settings(BaseSettings):
         default="FULL", description="SQLite durability: FULL survives power loss, NORMAL a crash"
     )
 
-    policy: Policy = Field(default_factory=lambda: Policy())
+    policy: Policy = Field(default_factory=Policy)
 
     @model_validator(mode="before")
     @classmethod

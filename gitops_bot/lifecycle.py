@@ -51,6 +51,10 @@ def should_record(last: str | None, new: str) -> bool:
         raise ValueError(f"unknown tenant status {new!r}")
     if last == new and new not in LIFECYCLE:
         return False
+    if new == "pr_open":
+        # A tenant on the main branch may go through review again (a reviewed update or
+        # deletion), and that review then moves it on to "merged" once more.
+        return True
     if last in PROGRESS and new in PROGRESS:
         return PROGRESS[new] > PROGRESS[last]
     return True

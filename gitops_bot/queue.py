@@ -217,6 +217,13 @@ class Store:
             {key: value for key, value in dict(row).items() if value is not None} for row in rows
         ]
 
+    def event_outcome(self, event_id: str) -> tuple[str, str | None, str | None] | None:
+        """An event's status, failure reason and commit, for those who wait on it."""
+        row = self._db.execute(
+            "SELECT status, reason, commit_sha FROM events WHERE id = ?", (event_id,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), row[1], row[2])
+
     def last_status(self, slug: str) -> str | None:
         value = self._scalar(
             "SELECT status FROM transitions WHERE slug = ? ORDER BY id DESC LIMIT 1", slug
@@ -301,8 +308,8 @@ class Store:
 
     def sync_repo(
         self, head: str, inventory: Inventory, tenants: Iterable[RepoTenant]
-    ) -> list[str]:
-        """Make the queue's view of the branch match `head`; the slugs that newly arrived.
+    ) -> tuple[list[str], list[str]]:
+        """Make the queue's view of the branch match `head`; the slugs that arrived and left.
 
         Tenants added or removed by hand (a reviewer's own pull request) show up here, so
         intake refuses their slugs and counts them against their host's capacity.
@@ -322,7 +329,7 @@ class Store:
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('inventory', ?), ('head', ?)",
                 (inventory.model_dump_json(by_alias=True), head),
             )
-            return arrived
+            return arrived, gone
 
     def synced_head(self) -> str | None:
         value = self._scalar("SELECT value FROM meta WHERE key = 'head'")

@@ -29,6 +29,7 @@ _BACKOFF_MAX: Final = 30.0
 # How often an idle writer re-reads the branch for changes made by others.
 _RESYNC_INTERVAL: Final = 30.0
 
+
 class BranchBroken(Exception):
     """The branch head itself fails the checker, so nothing may be committed on top of it."""
 
@@ -79,12 +80,14 @@ class Writer:
         snapshot = self.repo.snapshot(self.branch) or self._seed()
         tree = self._tree(snapshot)
         if tree.inventory is not None and self.store.synced_head() != snapshot.sha:
-            arrived = self.store.sync_repo(snapshot.sha, tree.inventory, tree.repo_tenants())
-            for slug in arrived:
-                # A review merged elsewhere (on GitHub, or by hand) shows up as a new tenant.
-                if self.store.last_status(slug) == "pr_open":
-                    with self.store.transaction():
-                        self.store.add_transition(slug, "merged", commit_sha=snapshot.sha)
+            arrived, gone = self.store.sync_repo(snapshot.sha, tree.inventory, tree.repo_tenants())
+            # A review merged elsewhere (on GitHub, or by hand) shows up as a tenant that
+            # arrived on the branch, or left it.
+            reviewed = [(slug, "merged") for slug in arrived] + [(slug, "deleted") for slug in gone]
+            with self.store.transaction():
+                for slug, status in reviewed:
+                    if self.store.last_status(slug) == "pr_open":
+                        self.store.add_transition(slug, status, commit_sha=snapshot.sha)
         return tree
 
     def _seed(self) -> Snapshot:
@@ -268,7 +271,8 @@ class Writer:
                 self.repo.delete_branch(branch)
                 tenant = None if merged is None or merged.tenant is None else merged.tenant
                 landed = {event.slug: None if tenant is None else repo_tenant(tenant)}
-                self.store.mark_done([event], sha, self._status, landed=landed)
+                status = "deleted" if merged is None else "merged"
+                self.store.mark_done([event], sha, status, landed=landed)
                 return
             tree = self.head()
 

@@ -22,6 +22,7 @@ SUBCOMMANDS = (
     "schema",
     "send_signup",
     "tenants",
+    "approve",
     "plan",
 )
 
