@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from gitops_bot import logs
 from gitops_bot.appcontext import settings, store
 from gitops_bot.events import EVENT_MODELS, Event
 from gitops_bot.intake import Intake, error
@@ -159,6 +160,7 @@ def _status_url(slug: str) -> str:
 def receive_event() -> Response:
     try:
         event_id, body = _signed_body()
+        logs.bind(event_id=event_id)
         # A redelivery hears the first answer, whatever its body says now.
         if (previous := store().answer_for(event_id)) is not None:
             return _respond(previous)
@@ -169,7 +171,8 @@ def receive_event() -> Response:
     answer = intake.accept(
         event_id=event_id, body_sha256=hashlib.sha256(body).hexdigest(), event=event
     )
-    current_app.logger.info("event %s answered %d", event_id, answer.status)
+    logs.bind(slug=answer.body.get("slug") or event.data.slug)
+    current_app.logger.info("event %s (%s) answered %d", event_id, event.type, answer.status)
     return _respond(answer)
 
 

@@ -160,7 +160,12 @@ class Writer:
             if event.attempt_sha is None or not self._landed(event, event.attempt_sha):
                 remaining.append(event)
                 continue
-            log.info("event %s landed before a restart in %s", event.id, event.attempt_sha)
+            log.info(
+                "event %s landed before a restart in %s",
+                event.id,
+                event.attempt_sha,
+                extra={"event_id": event.id, "slug": event.slug},
+            )
             # The queue's view of the branch catches up at the next full sync.
             self.store.mark_done([event], event.attempt_sha, self._status(event))
         return remaining
@@ -178,7 +183,12 @@ class Writer:
 
     def _settle(self, tree: Tree, applied: Applied) -> None:
         for event, reason in applied.failed:
-            log.warning("event %s failed: %s", event.id, reason)
+            log.warning(
+                "event %s failed: %s",
+                event.id,
+                reason,
+                extra={"event_id": event.id, "slug": event.slug},
+            )
             self.store.mark_failed(event, reason)
         if applied.already:
             self.store.mark_done(applied.already, tree.snapshot.sha, self._status)
@@ -197,7 +207,8 @@ class Writer:
             self.store.record_attempt(events, sha)
             if self.repo.advance(self.branch, sha):
                 self.store.mark_done(events, sha, self._status, landed=applied.landed())
-                log.info("committed %d events in %s", len(events), sha[:12])
+                one = {"event_id": events[0].id, "slug": events[0].slug} if len(events) == 1 else {}
+                log.info("committed %d events in %s", len(events), sha[:12], extra=one)
                 return
             log.info("branch %s moved (attempt %d); rebuilding the batch", self.branch, attempt)
             tree = self.head()
@@ -237,9 +248,16 @@ class Writer:
                 review = review_text(branch, events, applied.results, tree)
                 url = self.repo.open_review(review)
                 self.store.mark_done(events, sha, self._status, url=url or branch)
-                log.info("opened review %s for %s", url or branch, slug)
+                log.info(
+                    "opened review %s for %s",
+                    url or branch,
+                    slug,
+                    extra={"event_id": events[-1].id, "slug": slug},
+                )
                 return
-        log.warning("review branch %s kept moving; the events stay queued", branch)
+        log.warning(
+            "review branch %s kept moving; the events stay queued", branch, extra={"slug": slug}
+        )
 
     def _file_on(self, snapshot: Snapshot, path: str) -> dict[str, FileResult | None]:
         blob = snapshot.files.get(path)

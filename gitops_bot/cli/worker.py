@@ -13,12 +13,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(_args: argparse.Namespace) -> int:
+    from gitops_bot import logs  # noqa: PLC0415
     from gitops_bot.backends import open_state_repo  # noqa: PLC0415
     from gitops_bot.config import Settings  # noqa: PLC0415
     from gitops_bot.queue import Store  # noqa: PLC0415
     from gitops_bot.writer import Writer, writer_lock  # noqa: PLC0415
 
     settings = Settings()
+    logs.protect(settings.secret_values())
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
