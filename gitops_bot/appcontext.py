@@ -5,11 +5,18 @@ from __future__ import annotations
 from flask import Flask, current_app, g
 
 from gitops_bot.config import Settings
+from gitops_bot.counters import Counters
 from gitops_bot.queue import Store
 
 
 def settings() -> Settings:
     value: Settings = current_app.extensions["gitops_bot.settings"]
+    return value
+
+
+def counters() -> Counters:
+    """This process's door to the counters all processes share."""
+    value: Counters = current_app.extensions["gitops_bot.counters"]
     return value
 
 
@@ -28,6 +35,7 @@ def _close_store(_exception: BaseException | None = None) -> None:
 
 def init_app(app: Flask, app_settings: Settings) -> None:
     app.extensions["gitops_bot.settings"] = app_settings
+    app.extensions["gitops_bot.counters"] = Counters(app_settings.database_path)
     app.teardown_appcontext(_close_store)
     with Store(app_settings.database_path, synchronous=app_settings.synchronous) as db:
         db.migrate()

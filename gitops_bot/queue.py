@@ -74,6 +74,11 @@ class Store:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """For the modules that own their own tables (outbox, errors) and read models."""
+        return self._db
+
     def migrate(self) -> None:
         self._db.executescript(files("gitops_bot").joinpath("schema.sql").read_text())
 
