@@ -119,12 +119,16 @@ def _redacted(value: Any) -> Any:
 
 
 def configure(level: int = logging.INFO) -> None:
-    """Send every log line of this process to stderr as JSON."""
+    """Send every log line of this process to stderr as JSON.
+
+    Like logging.basicConfig, it leaves a root logger alone that already has handlers:
+    then whoever embeds the bot (or pytest) has chosen where logs go.
+    """
+    root = logging.getLogger()
+    if root.handlers:
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
 

@@ -25,6 +25,7 @@ def captured() -> Iterator[io.StringIO]:
     level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    logs.clear()
     yield stream
     root.removeHandler(handler)
     root.setLevel(level)
