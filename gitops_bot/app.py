@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from gitops_bot import appcontext, auth, logs, metrics, openapi, status, webhooks
+from gitops_bot import admin, appcontext, auth, logs, metrics, openapi, status, webhooks
 from gitops_bot.config import Settings
 
 
@@ -28,6 +28,7 @@ def create_app(app_settings: Settings | None = None) -> Flask:
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(admin.bp)
 
     @app.get("/healthz")
     def health() -> Response:

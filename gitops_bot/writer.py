@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
+from gitops_bot import errorlog
 from gitops_bot.backends import BackendError, Snapshot, StateRepo
 from gitops_bot.changes import Applied, Tree, apply_events, repo_tenant
 from gitops_bot.checker import FileResult, check_file, is_tenant_path, parse_inventory
@@ -307,6 +308,7 @@ class Writer:
                 settled = self.drain_once()
             except (BackendError, BranchBroken) as problem:
                 log.error("writer paused for %.1fs: %s", backoff, problem)  # noqa: TRY400
+                errorlog.remember(self.store, "writer", str(problem))
                 stop.wait(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
                 continue
