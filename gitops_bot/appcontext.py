@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app, g
 
+from gitops_bot import outbox
 from gitops_bot.config import Settings
 from gitops_bot.counters import Counters
 from gitops_bot.queue import Store
@@ -39,3 +40,5 @@ def init_app(app: Flask, app_settings: Settings) -> None:
     app.teardown_appcontext(_close_store)
     with Store(app_settings.database_path, synchronous=app_settings.synchronous) as db:
         db.migrate()
+        # The writer's process sets this too; both read the same settings.
+        outbox.enable(db.connection, app_settings.notify_url is not None)

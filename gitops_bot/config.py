@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -142,14 +143,18 @@ class Settings(BaseSettings):
     def delivery_for(self, event_type: str, plan: str) -> DeliveryMode:
         return self.policy.delivery_for(event_type, plan)
 
-    def require_secrets(self) -> Settings:
-        """These settings with every secret they need set, or ConfigError.
+    def require_secrets(self, only: Sequence[str] | None = None) -> Settings:
+        """These settings with every secret they need set (or just those named), or ConfigError.
 
         Demo mode instead creates the missing secrets once, in files under the state directory,
         so that every web worker, the writer and `send-signup` share them. The session key
         is the bot's alone (nobody else ever holds it), so it is generated in every mode.
         """
-        needed = [*_REQUIRED_SECRETS, *(["notify_secret"] if self.notify_url else [])]
+        needed = (
+            list(only)
+            if only is not None
+            else [*_REQUIRED_SECRETS, *(["notify_secret"] if self.notify_url else [])]
+        )
         missing = [name for name in needed if getattr(self, name) is None]
         if missing and not self.demo:
             name = missing[0]
@@ -158,7 +163,7 @@ class Settings(BaseSettings):
                 f"credential '{_SECRET_CREDENTIALS[name]}'), or GITOPS_BOT_DEMO=1 for a demo"
             )
         update = {name: SecretStr(self._demo_secret(name)) for name in missing}
-        if self.session_key is None:
+        if self.session_key is None and only is None:
             update["session_key"] = SecretStr(_shared_secret(self.state_dir / "session-key"))
         return self.model_copy(update=update) if update else self
 
