@@ -36,6 +36,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # quietly skipping every Nix test.
     if os.environ.get("REQUIRE_NIX") and shutil.which("nix-instantiate") is None:
         raise pytest.UsageError("REQUIRE_NIX is set but nix-instantiate is not on PATH")
+    # Likewise REQUIRE_BROWSER: the admin page's browser test must run in CI, not skip.
+    if os.environ.get("REQUIRE_BROWSER") and not Path("/usr/bin/chromium").exists():
+        raise pytest.UsageError("REQUIRE_BROWSER is set but /usr/bin/chromium is missing")
 
 
 @pytest.fixture(autouse=True)
