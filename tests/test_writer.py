@@ -8,18 +8,20 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 
+from gitops_bot import errorlog
 from gitops_bot.backends.local import LocalGitRepo
 from gitops_bot.config import Settings
 from gitops_bot.messages import TRAILER
 from gitops_bot.queue import Store
 from gitops_bot.writer import BranchBroken, Writer
-from helpers import git, post_event, repo_for, signup, tenant_files
+from helpers import ADMIN_TOKEN, git, post_event, repo_for, signup, tenant_files
 
 
 def trailers(remote: Path) -> list[str]:
@@ -192,6 +194,37 @@ def test_broken_branch_stops_the_writer(
     with pytest.raises(BranchBroken, match=r"broken\.json"):
         writer.drain_once()
     assert store.pending_count() == 1  # nothing lost, nothing committed on a broken tree
+
+
+def test_a_paused_writer_tells_the_operator_why(
+    client: FlaskClient, settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    post_event(client, signup("stuck"))
+    other = LocalGitRepo(settings.remote_url, tmp_path / "other.git")
+    head = other.snapshot("main")
+    assert head is not None
+    other.advance("main", other.commit([head.sha], {"tenants/broken.json": b"{not json"}, "Oops\n"))
+    stop = threading.Event()
+
+    def run_writer() -> None:
+        # sqlite3 connections belong to their thread: the loop opens its own, as a worker does.
+        with Store(settings.database_path) as own:
+            Writer(store=own, repo=repo_for(settings), settings=settings).run(stop)
+
+    running = threading.Thread(target=run_writer)
+    running.start()
+    deadline = time.monotonic() + 20
+    while not errorlog.recent(store) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    running.join(timeout=20)
+    source, message, _at = errorlog.recent(store)[0]
+    assert source == "writer"
+    assert "broken.json" in message
+    assert (
+        b"broken.json"
+        in client.get("/admin", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).data
+    )
 
 
 def test_restart_after_push_settles_from_the_attempt(
