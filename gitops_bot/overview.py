@@ -55,6 +55,7 @@ class ErrorLine:
     message: str
     slug: str | None = None
     event_id: str | None = None
+    repeats: int = 1
 
 
 def tenant_rows(store: Store) -> list[TenantRow]:
@@ -179,7 +180,10 @@ def last_errors(store: Store, limit: int = 10) -> list[ErrorLine]:
         ErrorLine(at, "event", reason or "", slug, event_id)
         for at, reason, slug, event_id in failed
     ]
-    lines += [ErrorLine(at, source, message) for source, message, at in errorlog.recent(store)]
+    lines += [
+        ErrorLine(error.at, error.source, error.message, repeats=error.repeats)
+        for error in errorlog.recent(store, limit)
+    ]
     return sorted(lines, key=lambda line: line.at, reverse=True)[:limit]
 
 

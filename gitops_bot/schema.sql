@@ -68,11 +68,13 @@ CREATE TABLE IF NOT EXISTS counters (
 );
 
 -- The last few errors of the writer and the notifier, for the operator view; pruned.
+-- A writer retrying the same failure bumps `repeats` instead of adding rows.
 CREATE TABLE IF NOT EXISTS errors (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     source TEXT NOT NULL,
     message TEXT NOT NULL,
-    at REAL NOT NULL
+    at REAL NOT NULL,
+    repeats INTEGER NOT NULL DEFAULT 1
 );
 
 -- Notifications to send, one per transition, written in the transition's own transaction

@@ -175,3 +175,14 @@ def test_a_new_admin_token_ends_old_sessions(
     same = create_app(settings).test_client()
     same.set_cookie("gitops_bot_admin", cookie.value)
     assert same.get("/admin").status_code == 200
+
+
+def test_errors_fold_repeats_and_keep_only_the_last_few(client: FlaskClient, store: Store) -> None:
+    for n in range(errorlog.KEEP + 5):
+        errorlog.remember(store, "writer", f"failure {n}")
+    errorlog.remember(store, "writer", f"failure {errorlog.KEEP + 4}")
+    kept = errorlog.recent(store, limit=1000)
+    assert len(kept) == errorlog.KEEP
+    assert (kept[0].message, kept[0].repeats) == (f"failure {errorlog.KEEP + 4}", 2)
+    assert kept[-1].message == "failure 5"
+    assert "2 times" in client.get("/admin", headers=BEARER).text

@@ -206,10 +206,10 @@ def test_gives_up_after_the_last_attempt_and_says_why(
     assert row[0] == 3
     assert row[1] == "HTTP 503"
     assert row[2] is not None
-    [(source, message, _at)] = errorlog.recent(store)
-    assert source == "notify"
-    assert "g-one" in message
-    assert "HTTP 503" in message
+    [error] = errorlog.recent(store)
+    assert error.source == "notify"
+    assert "g-one" in error.message
+    assert "HTTP 503" in error.message
 
 
 def test_backoff_doubles_with_jitter_up_to_the_cap(notify_settings: Settings) -> None:

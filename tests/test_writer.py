@@ -218,9 +218,9 @@ def test_a_paused_writer_tells_the_operator_why(
         time.sleep(0.05)
     stop.set()
     running.join(timeout=20)
-    source, message, _at = errorlog.recent(store)[0]
-    assert source == "writer"
-    assert "broken.json" in message
+    [error] = errorlog.recent(store)
+    assert error.source == "writer"
+    assert "broken.json" in error.message
     assert (
         b"broken.json"
         in client.get("/admin", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).data
