@@ -21,6 +21,7 @@ import logging
 import os
 import sqlite3
 import threading
+import weakref
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -79,10 +80,13 @@ class Counters:
             )
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._pid = os.getpid()
+            # Apps come and go in tests; their connections go with them.
+            weakref.finalize(self, _close_in, self._db, self._pid)
         return self._db
 
-    def close(self) -> None:
-        with self._lock:
-            if self._db is not None and self._pid == os.getpid():
-                self._db.close()
-            self._db = None
+
+def _close_in(db: sqlite3.Connection, pid: int) -> None:
+    # Only the process that opened it: closing SQLite handles inherited across a fork can
+    # release the parent's locks.
+    if os.getpid() == pid:
+        db.close()
