@@ -86,9 +86,20 @@ class Writer:
             reviewed = [(slug, "merged") for slug in arrived] + [(slug, "deleted") for slug in gone]
             with self.store.transaction():
                 for slug, status in reviewed:
-                    if self.store.last_status(slug) == "pr_open":
+                    last = self.store.last_status(slug)
+                    if last == "pr_open":
                         self.store.add_transition(slug, status, commit_sha=snapshot.sha)
+                    elif last is None and status == "merged":
+                        self._recover(slug)
         return tree
+
+    def _recover(self, slug: str) -> None:
+        """A tenant on the branch the queue has no record of (a lost database, or one added
+        by hand): its story starts at the commit that added its file."""
+        sha = self.repo.added_in(self.branch, tenant_path(slug))
+        self.store.add_transition(
+            slug, "committed", commit_sha=sha, reason="recovered from the state repo's history"
+        )
 
     def _seed(self) -> Snapshot:
         """Give an empty remote its first commit: tenants/ and nix/ from the seed directory."""

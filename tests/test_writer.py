@@ -275,3 +275,17 @@ def test_kill_9_mid_batch_then_restart_commits_each_event_once(
     )
     # The kills did land inside the push at least once: a restart found its commit there.
     assert b"landed before a restart" in (settings.state_dir / "worker.log").read_bytes()
+
+
+def test_status_is_recovered_from_git_when_the_database_is_lost(client: FlaskClient, writer: Writer, settings: Settings, state_repo: Path) -> None:
+    post_event(client, signup("survivor"))
+    writer.drain_once()
+    added_in = git(state_repo, "log", "-1", "--format=%H", "main").strip()
+    fresh = settings.model_copy(update={"database": settings.state_dir / "replacement.sqlite3"})
+    with Store(fresh.database_path) as store:
+        store.migrate()
+        Writer(store=store, repo=repo_for(fresh), settings=fresh).head()
+        recovered = store.transitions("survivor")
+        assert [t["status"] for t in recovered] == ["committed"]
+        assert recovered[0]["commit_sha"] == added_in
+        assert store.slug_taken("survivor")

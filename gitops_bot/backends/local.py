@@ -136,6 +136,18 @@ class LocalGitRepo:
         del review
         return None
 
+    def added_in(self, branch: str, path: str) -> str | None:
+        log = self._git(
+            "log",
+            "--first-parent",
+            "--diff-filter=A",
+            "--format=%H",
+            self._remote_ref(branch),
+            "--",
+            path,
+        )
+        return log.split()[-1] if log.strip() else None
+
     def contains(self, branch: str, sha: str) -> bool:
         status, _, _ = self.repo.git.execute(
             ["git", "merge-base", "--is-ancestor", sha, self._remote_ref(branch)],
