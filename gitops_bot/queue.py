@@ -224,6 +224,14 @@ class Store:
         ).fetchone()
         return None if row is None else (str(row[0]), row[1], row[2])
 
+    def slugs_with_status(self, *statuses: str) -> set[str]:
+        """Tenants whose latest status is one of `statuses`."""
+        rows = self._db.execute(
+            "SELECT slug, status FROM transitions WHERE id IN"
+            " (SELECT max(id) FROM transitions GROUP BY slug)"
+        )
+        return {str(slug) for slug, status in rows if status in statuses}
+
     def last_status(self, slug: str) -> str | None:
         value = self._scalar(
             "SELECT status FROM transitions WHERE slug = ? ORDER BY id DESC LIMIT 1", slug

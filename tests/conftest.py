@@ -40,11 +40,10 @@ def isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def seed_dir(tmp_path: Path) -> Path:
-    """A copy of this repo's tenants/ and nix/inventory.json, for tests to change freely."""
+    """A copy of this repo's tenants/ and nix/, for tests to change freely."""
     seed = tmp_path / "seed"
     shutil.copytree(ROOT / "tenants", seed / "tenants")
-    (seed / "nix").mkdir()
-    shutil.copy(ROOT / "nix" / "inventory.json", seed / "nix" / "inventory.json")
+    shutil.copytree(ROOT / "nix", seed / "nix", ignore=shutil.ignore_patterns("tests"))
     return seed
 
 

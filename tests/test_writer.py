@@ -277,7 +277,9 @@ def test_kill_9_mid_batch_then_restart_commits_each_event_once(
     assert b"landed before a restart" in (settings.state_dir / "worker.log").read_bytes()
 
 
-def test_status_is_recovered_from_git_when_the_database_is_lost(client: FlaskClient, writer: Writer, settings: Settings, state_repo: Path) -> None:
+def test_status_is_recovered_from_git_when_the_database_is_lost(
+    client: FlaskClient, writer: Writer, settings: Settings, state_repo: Path
+) -> None:
     post_event(client, signup("survivor"))
     writer.drain_once()
     added_in = git(state_repo, "log", "-1", "--format=%H", "main").strip()
@@ -289,3 +291,22 @@ def test_status_is_recovered_from_git_when_the_database_is_lost(client: FlaskCli
         assert [t["status"] for t in recovered] == ["committed"]
         assert recovered[0]["commit_sha"] == added_in
         assert store.slug_taken("survivor")
+
+
+def test_local_mode_goes_no_further_than_evaluated(
+    client: FlaskClient, writer: Writer, settings: Settings, store: Store
+) -> None:
+    from gitops_bot.evaluation import LocalEvaluator  # noqa: PLC0415
+
+    post_event(client, signup("evaluated-one"))
+    writer.drain_once()
+    head = store.synced_head()
+    assert head is not None
+    assert LocalEvaluator(settings.writer_clone).run(store, head) >= 1
+    assert [t["status"] for t in store.transitions("evaluated-one")] == [
+        "accepted",
+        "committed",
+        "evaluated",
+    ]
+    # Nothing deploys locally, so nothing ever claims "live".
+    assert "live" not in {t["status"] for t in store.transitions("evaluated-one")}
