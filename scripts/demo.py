@@ -23,6 +23,8 @@ ENV = {
     "GITOPS_BOT_DEMO": "1",
     "GITOPS_BOT_STATE_DIR": str(STATE),
     "GITOPS_BOT_SEED_DIR": str(ROOT),
+    # Self-serve plans go straight to main; enterprise signups wait for a reviewer.
+    "GITOPS_BOT_POLICY": '{"plans": {"enterprise": "pr"}}',
     "GIT_CONFIG_GLOBAL": "/dev/null",
     "GIT_CONFIG_NOSYSTEM": "1",
 }
@@ -61,13 +63,16 @@ def wait_ready(server: subprocess.Popen[bytes]) -> None:
     sys.exit("the bot did not become ready; see var/demo/serve.log")
 
 
-def wait_committed(count: int) -> None:
+def wait_landed(slugs: set[str]) -> None:
+    """Wait until each of `slugs` is on the main branch (committed, merged or evaluated)."""
+    landed = {"committed", "merged", "evaluated"}
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        listing = bot_quiet("tenants", "list", "--format", "json")
-        if sum(1 for row in json.loads(listing) if row["status"] == "committed") >= count:
+        rows = json.loads(bot_quiet("tenants", "list", "--format", "json"))
+        if slugs <= {row["slug"] for row in rows if row["status"] in landed}:
             return
         time.sleep(0.2)
+    sys.exit(f"not all of {sorted(slugs)} landed in time; see var/demo/serve.log")
 
 
 def burst() -> None:
@@ -90,6 +95,15 @@ def burst() -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(send, range(40)))
     print(f"answers: {statuses.count(202)} x 202")
+
+
+def wait_status(slug: str, status: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        rows = json.loads(bot_quiet("tenants", "list", "--format", "json"))
+        if any(row["slug"] == slug and row["status"] == status for row in rows):
+            return
+        time.sleep(0.2)
 
 
 def bot_quiet(*args: str) -> str:
@@ -180,13 +194,24 @@ def main() -> int:
                 f"{refused.code} {refused.read().decode().strip()}"
             )
 
-        wait_committed(4)
+        wait_landed({"northwind", "cafe-muller-gmbh", "umbrella", "northwind-labs"})
         step("A burst: 40 signups from 8 concurrent senders share a few group commits")
         burst()
-        wait_committed(44)
+        wait_landed({f"burst-{n:02d}" for n in range(40)})
         print(git("log", "--format=%h %s", "main"))
         step("The newest group commit in full: a line and a trailer per event")
         print(git("log", "-1", "--stat", "--format=%h %an <%ae>%n%n%B", "main"))
+
+        step("An enterprise signup waits for a reviewer on branch tenant/megacorp")
+        bot("send-signup", "--url", URL, "--slug", "megacorp", "--plan", "enterprise")
+        wait_status("megacorp", "pr_open")
+        print(git("log", "--format=%h %s", "main..tenant/megacorp"))
+        bot("approve", "megacorp", "--reason", "approved by the ops lead")
+
+        step("An operator suspends a tenant; the reason lands in the commit")
+        bot("tenants", "suspend", "northwind", "--reason", "invoice 1042 unpaid")
+        step("The audit trail of one tenant")
+        bot("history", "megacorp")
         step("One tenant file, exactly as committed")
         print(git("show", "main:tenants/umbrella.json"))
 
@@ -198,8 +223,8 @@ def main() -> int:
             check=True,
         )
         verdict = bot("check", str(checkout))
-        step("The fleet as the bot sees it")
-        bot("tenants", "list")
+        step("One tenant as the bot sees it: its file on main, and every status it reached")
+        bot("tenants", "show", "northwind")
         return verdict.returncode
     finally:
         server.terminate()
