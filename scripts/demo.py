@@ -110,6 +110,75 @@ def bot_quiet(*args: str) -> str:
     return subprocess.run([*BOT, *args], env=ENV, capture_output=True, text=True, check=True).stdout
 
 
+def signup(*args: str) -> None:
+    bot("send-signup", "--url", URL, *args)
+
+
+def show_intake() -> None:
+    step("Signed signups, as a landing page's backend sends them")
+    signup("--slug", "northwind", "--plan", "pro", "--customer-ref", "cus_1001")
+    signup("--organization", "Café Müller GmbH", "--plan", "free")
+    signup("--slug", "umbrella", "--plan", "pro", "--domain", "app.umbrella.example")
+    signup("--slug", "northwind-labs", "--plan", "free", "--id", "msg_demo_replay")
+
+    step("What the bot refuses, and what it replays")
+    signup("--slug", "northwind", "--plan", "free")
+    signup("--slug", "www", "--plan", "free")
+    signup("--slug", "bad_slug!", "--plan", "free")
+    signup("--slug", "northwind-labs", "--plan", "free", "--id", "msg_demo_replay")
+    forged = urllib.request.Request(
+        f"{URL}/v1/events",
+        data=b'{"type":"tenant.signup"}',
+        headers={
+            "Content-Type": "application/json",
+            "webhook-id": "msg_forged",
+            "webhook-timestamp": str(int(time.time())),
+            "webhook-signature": "v1,Zm9yZ2VkIHNpZ25hdHVyZQ==",
+        },
+    )
+    try:
+        urllib.request.urlopen(forged, timeout=10)
+    except urllib.error.HTTPError as refused:
+        print(f"$ curl -X POST {URL}/v1/events  # a forged signature")
+        print(f"{refused.code} {refused.read().decode().strip()}")
+    wait_landed({"northwind", "cafe-muller-gmbh", "umbrella", "northwind-labs"})
+
+
+def show_burst() -> None:
+    step("A burst: 40 signups from 8 concurrent senders share a few group commits")
+    burst()
+    wait_landed({f"burst-{n:02d}" for n in range(40)})
+    print(git("log", "--format=%h %s", "main"))
+    step("The newest group commit in full: a line and a trailer per event")
+    print(git("log", "-1", "--stat", "--format=%h %an <%ae>%n%n%B", "main"))
+
+
+def show_lifecycle() -> None:
+    step("An enterprise signup waits for a reviewer on branch tenant/megacorp")
+    signup("--slug", "megacorp", "--plan", "enterprise")
+    wait_status("megacorp", "pr_open")
+    print(git("log", "--format=%h %s", "main..tenant/megacorp"))
+    bot("approve", "megacorp", "--reason", "approved by the ops lead")
+    step("An operator suspends a tenant; the reason lands in the commit")
+    bot("tenants", "suspend", "northwind", "--reason", "invoice 1042 unpaid")
+    step("The audit trail of one tenant")
+    bot("history", "megacorp")
+
+
+def show_result() -> int:
+    step("One tenant file, exactly as committed")
+    print(git("show", "main:tenants/umbrella.json"))
+    step("The checker's verdict on a fresh clone of the state repo")
+    checkout = STATE / "checkout"
+    subprocess.run(
+        ["git", "clone", "--quiet", str(STATE / "state.git"), str(checkout)], env=ENV, check=True
+    )
+    verdict = bot("check", str(checkout))
+    step("One tenant as the bot sees it: its file on main, and every status it reached")
+    bot("tenants", "show", "northwind")
+    return verdict.returncode
+
+
 def main() -> int:
     shutil.rmtree(STATE, ignore_errors=True)
     STATE.mkdir(parents=True)
@@ -124,108 +193,10 @@ def main() -> int:
     try:
         wait_ready(server)
         print(f"ready; the state repo is {STATE / 'state.git'}, seeded with tenants/ and nix/")
-
-        step("Signed signups, as a landing page's backend sends them")
-        bot(
-            "send-signup",
-            "--url",
-            URL,
-            "--slug",
-            "northwind",
-            "--plan",
-            "pro",
-            "--customer-ref",
-            "cus_1001",
-        )
-        bot("send-signup", "--url", URL, "--organization", "Café Müller GmbH", "--plan", "free")
-        bot(
-            "send-signup",
-            "--url",
-            URL,
-            "--slug",
-            "umbrella",
-            "--plan",
-            "pro",
-            "--domain",
-            "app.umbrella.example",
-        )
-        bot(
-            "send-signup",
-            "--url",
-            URL,
-            "--slug",
-            "northwind-labs",
-            "--plan",
-            "free",
-            "--id",
-            "msg_demo_replay",
-        )
-
-        step("What the bot refuses, and what it replays")
-        bot("send-signup", "--url", URL, "--slug", "northwind", "--plan", "free")
-        bot("send-signup", "--url", URL, "--slug", "www", "--plan", "free")
-        bot("send-signup", "--url", URL, "--slug", "bad_slug!", "--plan", "free")
-        bot(
-            "send-signup",
-            "--url",
-            URL,
-            "--slug",
-            "northwind-labs",
-            "--plan",
-            "free",
-            "--id",
-            "msg_demo_replay",
-        )
-        forged = urllib.request.Request(
-            f"{URL}/v1/events",
-            data=b'{"type":"tenant.signup"}',
-            headers={
-                "Content-Type": "application/json",
-                "webhook-id": "msg_forged",
-                "webhook-timestamp": str(int(time.time())),
-                "webhook-signature": "v1,Zm9yZ2VkIHNpZ25hdHVyZQ==",
-            },
-        )
-        try:
-            urllib.request.urlopen(forged, timeout=10)
-        except urllib.error.HTTPError as refused:
-            print(
-                f"$ curl -X POST {URL}/v1/events  # a forged signature\n"
-                f"{refused.code} {refused.read().decode().strip()}"
-            )
-
-        wait_landed({"northwind", "cafe-muller-gmbh", "umbrella", "northwind-labs"})
-        step("A burst: 40 signups from 8 concurrent senders share a few group commits")
-        burst()
-        wait_landed({f"burst-{n:02d}" for n in range(40)})
-        print(git("log", "--format=%h %s", "main"))
-        step("The newest group commit in full: a line and a trailer per event")
-        print(git("log", "-1", "--stat", "--format=%h %an <%ae>%n%n%B", "main"))
-
-        step("An enterprise signup waits for a reviewer on branch tenant/megacorp")
-        bot("send-signup", "--url", URL, "--slug", "megacorp", "--plan", "enterprise")
-        wait_status("megacorp", "pr_open")
-        print(git("log", "--format=%h %s", "main..tenant/megacorp"))
-        bot("approve", "megacorp", "--reason", "approved by the ops lead")
-
-        step("An operator suspends a tenant; the reason lands in the commit")
-        bot("tenants", "suspend", "northwind", "--reason", "invoice 1042 unpaid")
-        step("The audit trail of one tenant")
-        bot("history", "megacorp")
-        step("One tenant file, exactly as committed")
-        print(git("show", "main:tenants/umbrella.json"))
-
-        step("The checker's verdict on a fresh clone of the state repo")
-        checkout = STATE / "checkout"
-        subprocess.run(
-            ["git", "clone", "--quiet", str(STATE / "state.git"), str(checkout)],
-            env=ENV,
-            check=True,
-        )
-        verdict = bot("check", str(checkout))
-        step("One tenant as the bot sees it: its file on main, and every status it reached")
-        bot("tenants", "show", "northwind")
-        return verdict.returncode
+        show_intake()
+        show_burst()
+        show_lifecycle()
+        return show_result()
     finally:
         server.terminate()
         server.wait(timeout=30)
