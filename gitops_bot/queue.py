@@ -63,6 +63,7 @@ class Store:
         # isolation_level=None: transactions are explicit, so BEGIN IMMEDIATE means what it says.
         self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
         self._db.row_factory = sqlite3.Row
+        # Persistent once set, but cheap to confirm, and a fresh file needs it.
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
 
@@ -202,10 +203,12 @@ class Store:
         commit_sha: str | None = None,
         url: str | None = None,
         reason: str | None = None,
+        notify: bool = True,
     ) -> bool:
         """Record that `slug` reached `status`, unless the state machine says it is stale.
 
-        With notifications on, its message is written in the same transaction.
+        With notifications on, its message is written in the same transaction; `notify`
+        False records without telling anyone (history recovered, not a change).
         """
         with self.transaction() as db:
             if not should_record(self.last_status(slug), status):
@@ -216,7 +219,7 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (slug, status, at, event_id, commit_sha, url, reason),
             )
-            if outbox.enabled(db) and inserted.lastrowid is not None:
+            if notify and outbox.enabled(db) and inserted.lastrowid is not None:
                 outbox.enqueue(
                     db,
                     transition_id=inserted.lastrowid,
@@ -245,6 +248,14 @@ class Store:
             "SELECT status, reason, commit_sha FROM events WHERE id = ?", (event_id,)
         ).fetchone()
         return None if row is None else (str(row[0]), row[1], row[2])
+
+    def slugs_with_status(self, *statuses: str) -> set[str]:
+        """Tenants whose latest status is one of `statuses`."""
+        rows = self._db.execute(
+            "SELECT slug, status FROM transitions WHERE id IN"
+            " (SELECT max(id) FROM transitions GROUP BY slug)"
+        )
+        return {str(slug) for slug, status in rows if status in statuses}
 
     def last_status(self, slug: str) -> str | None:
         value = self._scalar(

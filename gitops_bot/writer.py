@@ -16,6 +16,7 @@ from gitops_bot.backends import BackendError, Snapshot, StateRepo
 from gitops_bot.changes import Applied, Tree, apply_events, repo_tenant
 from gitops_bot.checker import FileResult, check_file, is_tenant_path, parse_inventory
 from gitops_bot.config import Settings
+from gitops_bot.evaluation import LocalEvaluator
 from gitops_bot.inventory import INVENTORY_PATH
 from gitops_bot.lifecycle import status_on_landing
 from gitops_bot.messages import commit_message, merge_message, review_text
@@ -65,10 +66,18 @@ def lanes(events: Sequence[QueuedEvent]) -> tuple[list[QueuedEvent], dict[str, l
 class Writer:
     """The only process that writes to the state repo."""
 
-    def __init__(self, *, store: Store, repo: StateRepo, settings: Settings) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        repo: StateRepo,
+        settings: Settings,
+        evaluator: LocalEvaluator | None = None,
+    ) -> None:
         self.store = store
         self.repo = repo
         self.settings = settings
+        self.evaluator = evaluator
         self.branch = settings.branch
         # Checking a file is a pure function of its path and bytes, so results are kept
         # per blob: a new head costs only the files that changed.
@@ -87,9 +96,25 @@ class Writer:
             reviewed = [(slug, "merged") for slug in arrived] + [(slug, "deleted") for slug in gone]
             with self.store.transaction():
                 for slug, status in reviewed:
-                    if self.store.last_status(slug) == "pr_open":
+                    last = self.store.last_status(slug)
+                    if last == "pr_open":
                         self.store.add_transition(slug, status, commit_sha=snapshot.sha)
+                    elif last is None and status == "merged":
+                        self._recover(slug)
         return tree
+
+    def _recover(self, slug: str) -> None:
+        """A tenant on the branch the queue has no record of (a lost database, or one added
+        by hand): its story starts at the commit that added its file."""
+        sha = self.repo.added_in(self.branch, tenant_path(slug))
+        # Not news to the landing page: after a lost database it would hear of every tenant.
+        self.store.add_transition(
+            slug,
+            "committed",
+            commit_sha=sha,
+            reason="recovered from the state repo's history",
+            notify=False,
+        )
 
     def _seed(self) -> Snapshot:
         """Give an empty remote its first commit: tenants/ and nix/ from the seed directory."""
@@ -306,6 +331,8 @@ class Writer:
                     self.head()
                     last_read = time.monotonic()
                 settled = self.drain_once()
+                if self.evaluator is not None and (head := self.store.synced_head()):
+                    self.evaluator.run(self.store, head)
             except (BackendError, BranchBroken) as problem:
                 log.error("writer paused for %.1fs: %s", backoff, problem)  # noqa: TRY400
                 errorlog.remember(self.store, "writer", str(problem))

@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from pydantic import SecretStr
 
-from gitops_bot import errorlog
+from gitops_bot import errorlog, overview
 from gitops_bot.app import create_app
 from gitops_bot.config import Settings
 from gitops_bot.queue import Store
@@ -105,15 +105,18 @@ def test_filters_and_sorting_by_query_string(client: FlaskClient, fleet: Store) 
         return slugs_shown(client.get(f"/admin?{query}", headers=BEARER).text)
 
     assert shown("state=suspended") == ["bravo"]
-    assert shown("state=committed") == ["alpha", "charlie"]
+    # The seeded tenants' story is recovered from git: committed too.
+    assert shown("state=committed") == ["acme", "alpha", "charlie", "globex", "initech"]
     on_web_1 = shown("host=web-1")
     assert on_web_1
     assert set(on_web_1).isdisjoint(shown("host=web-2"))
     assert shown("q=ar") == ["charlie"]
-    # Oldest first; tenants the bot never saw arrive have no age and go last.
+    # Oldest first: the seeded tenants, then the signups, the queued one last.
     by_age = shown("sort=-age")
-    assert by_age[:3] == ["alpha", "bravo", "charlie"]
-    assert by_age[-3:] == ["acme", "globex", "initech"]
+    assert set(by_age[:3]) == {"acme", "globex", "initech"}
+    assert set(by_age[3:6]) == {"alpha", "bravo", "charlie"}
+    assert by_age[-1] == "queued"
+    assert shown("sort=age")[0] == "queued"
     assert shown("sort=-slug")[0] == "queued"
     assert shown("sort=nonsense")[0] == "acme"
 
@@ -186,3 +189,20 @@ def test_errors_fold_repeats_and_keep_only_the_last_few(client: FlaskClient, sto
     assert (kept[0].message, kept[0].repeats) == (f"failure {errorlog.KEEP + 4}", 2)
     assert kept[-1].message == "failure 5"
     assert "2 times" in client.get("/admin", headers=BEARER).text
+
+
+def test_rows_without_an_age_sort_last_either_way() -> None:
+    def row(slug: str, since: float | None) -> overview.TenantRow:
+        return overview.TenantRow(slug, "pro", "web-1", "committed", since, None, None, None)
+
+    rows = [row("unseen", None), row("old", 100.0), row("new", 200.0)]
+    assert [r.slug for r in overview.select(rows, sort="age", now=300.0)] == [
+        "new",
+        "old",
+        "unseen",
+    ]
+    assert [r.slug for r in overview.select(rows, sort="-age", now=300.0)] == [
+        "old",
+        "new",
+        "unseen",
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -201,13 +202,14 @@ def test_review_merged_elsewhere_is_noticed(
     store: Store,
     state_repo: Path,
     tmp_path: Path,
+    clone: Callable[..., LocalGitRepo],
 ) -> None:
     client = reviewed_app.test_client()
     writer.settings = settings.model_copy(update={"policy": Policy(plans={"enterprise": "pr"})})
     post_event(client, signup("outside", plan="enterprise"))
     writer.drain_once()
     # A reviewer merges the branch by hand (what a GitHub merge button does).
-    reviewer = LocalGitRepo(settings.remote_url, tmp_path / "reviewer.git")
+    reviewer = clone("reviewer.git")
     main_head = reviewer.snapshot("main")
     branch = reviewer.snapshot("tenant/outside")
     assert main_head is not None
@@ -287,3 +289,42 @@ def test_a_direct_change_to_a_tenant_still_in_review_is_409(
     )
     assert answer.status_code == 409
     assert "waiting for review" in answer.json["error"]
+
+
+def test_history_tells_the_whole_story(
+    reviewed_app: Flask,
+    settings: Settings,
+    writer: Writer,
+    store: Store,
+    state_repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = reviewed_app.test_client()
+    writer.settings = settings.model_copy(update={"policy": Policy(plans={"enterprise": "pr"})})
+    monkeypatch.setenv("GITOPS_BOT_STATE_DIR", str(settings.state_dir))
+    post_event(client, signup("storied", plan="enterprise"), event_id="msg_story_signup")
+    writer.drain_once()
+    main(["approve", "storied", "--reason", "reviewed by the ops lead", "--wait", "0"])
+    writer.drain_once()
+    post_event(
+        client,
+        change("tenant.suspend", "storied", reason="chargeback"),
+        event_id="msg_story_suspend",
+    )
+    writer.drain_once()  # enterprise changes are reviewed too
+    main(["approve", "storied", "--wait", "0"])
+    writer.drain_once()
+    capsys.readouterr()
+    assert main(["history", "storied", "--format", "json"]) == 0
+    story = json.loads(capsys.readouterr().out)
+    assert [c["review"] is not None for c in story] == [True, True]
+    assert story[0]["events"][0] == "msg_story_signup"
+    assert story[0]["approved"] == "reviewed by the ops lead"
+    assert [r["status"] for r in story[0]["reports"]][:2] == ["pr_open", "merged"]
+    assert story[1]["subject"] == "Merge review tenant/storied"
+    assert story[1]["events"][0] == "msg_story_suspend"
+    assert main(["history", "storied"]) == 0
+    text = capsys.readouterr().out
+    assert "approved  reviewed by the ops lead" in text
+    assert main(["history", "never-existed"]) == 1

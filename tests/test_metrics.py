@@ -63,7 +63,8 @@ def test_intake_queue_latency_and_transitions(
     assert samples[("gitops_bot_accept_to_commit_seconds_count", ())] == 2
     assert samples[("gitops_bot_accept_to_commit_seconds_bucket", (("le", "+Inf"),))] == 2
     assert samples[("gitops_bot_accept_to_commit_seconds_sum", ())] > 0
-    assert samples[("gitops_bot_transitions_total", (("status", "committed"),))] == 2
+    # Two signups, and the three seeded tenants whose story was recovered from git.
+    assert samples[("gitops_bot_transitions_total", (("status", "committed"),))] == 2 + 3
     # The seeded example tenants count against their hosts, like new ones.
     placed = samples[("gitops_bot_host_tenants", (("host", "web-1"),))]
     placed += samples[("gitops_bot_host_tenants", (("host", "web-2"),))]

@@ -255,7 +255,9 @@ def test_serve_delivers_from_the_worker_process(
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 202
         deadline = time.monotonic() + 30
-        while len(receiver.accepted) < 2 and time.monotonic() < deadline:
+        while len(receiver.statuses().get("from-serve", [])) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
-    assert receiver.statuses() == {"from-serve": ["accepted", "committed"]}
+    # Local mode may go on to "evaluated", for the seeded tenants too.
+    assert receiver.statuses()["from-serve"][:2] == ["accepted", "committed"]
+    assert receiver.bad_signatures == 0
     assert NOTIFY_SECRET.removeprefix("whsec_") not in server.log.read_text()

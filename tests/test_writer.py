@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -86,11 +87,16 @@ def test_status_moves_to_committed(client: FlaskClient, writer: Writer, store: S
 
 
 def test_push_race_against_another_writer(
-    client: FlaskClient, writer: Writer, settings: Settings, state_repo: Path, tmp_path: Path
+    client: FlaskClient,
+    writer: Writer,
+    settings: Settings,
+    state_repo: Path,
+    tmp_path: Path,
+    clone: Callable[..., LocalGitRepo],
 ) -> None:
     """Someone else pushes between our fetch and our push: we rebuild on their head."""
     post_event(client, signup("racer"))
-    other = LocalGitRepo(settings.remote_url, tmp_path / "other.git")
+    other = clone()
     real_commit = writer.repo.commit
     raced = []
 
@@ -122,10 +128,11 @@ def test_slug_taken_by_a_hand_merged_change_fails_only_that_event(
     store: Store,
     state_repo: Path,
     tmp_path: Path,
+    clone: Callable[..., LocalGitRepo],
 ) -> None:
     post_event(client, signup("sniped"))
     post_event(client, signup("unharmed"))
-    other = LocalGitRepo(settings.remote_url, tmp_path / "other.git")
+    other = clone()
     head = other.snapshot("main")
     assert head is not None
     theirs = json.loads(git(state_repo, "show", "main:tenants/globex.json"))
@@ -155,11 +162,12 @@ def test_checker_refusal_fails_the_event_and_commits_the_rest(
     store: Store,
     state_repo: Path,
     tmp_path: Path,
+    clone: Callable[..., LocalGitRepo],
 ) -> None:
     """A domain claimed on the branch after intake: the checker vetoes just that tenant."""
     post_event(client, signup("late-domain", domain="shop.late.example"))
     post_event(client, signup("fine-tenant"))
-    other = LocalGitRepo(settings.remote_url, tmp_path / "other.git")
+    other = clone()
     head = other.snapshot("main")
     assert head is not None
     globex = json.loads(git(state_repo, "show", "main:tenants/globex.json"))
@@ -184,10 +192,15 @@ def test_checker_refusal_fails_the_event_and_commits_the_rest(
 
 
 def test_broken_branch_stops_the_writer(
-    client: FlaskClient, writer: Writer, settings: Settings, store: Store, tmp_path: Path
+    client: FlaskClient,
+    writer: Writer,
+    settings: Settings,
+    store: Store,
+    tmp_path: Path,
+    clone: Callable[..., LocalGitRepo],
 ) -> None:
     post_event(client, signup("waiting"))
-    other = LocalGitRepo(settings.remote_url, tmp_path / "other.git")
+    other = clone()
     head = other.snapshot("main")
     assert head is not None
     other.advance("main", other.commit([head.sha], {"tenants/broken.json": b"{not json"}, "Oops\n"))
@@ -197,10 +210,10 @@ def test_broken_branch_stops_the_writer(
 
 
 def test_a_paused_writer_tells_the_operator_why(
-    client: FlaskClient, settings: Settings, store: Store, tmp_path: Path
+    client: FlaskClient, settings: Settings, store: Store, clone: Callable[..., LocalGitRepo]
 ) -> None:
     post_event(client, signup("stuck"))
-    other = LocalGitRepo(settings.remote_url, tmp_path / "other.git")
+    other = clone()
     head = other.snapshot("main")
     assert head is not None
     other.advance("main", other.commit([head.sha], {"tenants/broken.json": b"{not json"}, "Oops\n"))
@@ -208,8 +221,10 @@ def test_a_paused_writer_tells_the_operator_why(
 
     def run_writer() -> None:
         # sqlite3 connections belong to their thread: the loop opens its own, as a worker does.
+        repo = repo_for(settings)
         with Store(settings.database_path) as own:
-            Writer(store=own, repo=repo_for(settings), settings=settings).run(stop)
+            Writer(store=own, repo=repo, settings=settings).run(stop)
+        repo.close()
 
     running = threading.Thread(target=run_writer)
     running.start()
@@ -228,7 +243,12 @@ def test_a_paused_writer_tells_the_operator_why(
 
 
 def test_restart_after_push_settles_from_the_attempt(
-    client: FlaskClient, writer: Writer, settings: Settings, store: Store, state_repo: Path
+    client: FlaskClient,
+    writer: Writer,
+    settings: Settings,
+    store: Store,
+    state_repo: Path,
+    clone: Callable[..., LocalGitRepo],
 ) -> None:
     """Crash window: the push landed but the queue was not told. No second commit follows."""
     post_event(client, signup("crash-window"))
@@ -243,7 +263,9 @@ def test_restart_after_push_settles_from_the_attempt(
         writer.drain_once()
     assert store.pending_count() == 1
     commits = git(state_repo, "rev-list", "--count", "main")
-    restarted = Writer(store=store, repo=repo_for(settings), settings=settings)
+    restarted = Writer(
+        store=store, repo=clone("writer.git", settings.remote_url), settings=settings
+    )
     assert restarted.drain_once() == 1
     assert store.pending_count() == 0
     assert git(state_repo, "rev-list", "--count", "main") == commits
@@ -308,3 +330,42 @@ def test_kill_9_mid_batch_then_restart_commits_each_event_once(
     )
     # The kills did land inside the push at least once: a restart found its commit there.
     assert b"landed before a restart" in (settings.state_dir / "worker.log").read_bytes()
+
+
+def test_status_is_recovered_from_git_when_the_database_is_lost(
+    client: FlaskClient,
+    writer: Writer,
+    settings: Settings,
+    state_repo: Path,
+    clone: Callable[..., LocalGitRepo],
+) -> None:
+    post_event(client, signup("survivor"))
+    writer.drain_once()
+    added_in = git(state_repo, "log", "-1", "--format=%H", "main").strip()
+    fresh = settings.model_copy(update={"database": settings.state_dir / "replacement.sqlite3"})
+    with Store(fresh.database_path) as store:
+        store.migrate()
+        Writer(store=store, repo=clone("fresh.git"), settings=fresh).head()
+        recovered = store.transitions("survivor")
+        assert [t["status"] for t in recovered] == ["committed"]
+        assert recovered[0]["commit_sha"] == added_in
+        assert store.slug_taken("survivor")
+
+
+def test_local_mode_goes_no_further_than_evaluated(
+    client: FlaskClient, writer: Writer, settings: Settings, store: Store
+) -> None:
+    from gitops_bot.evaluation import LocalEvaluator  # noqa: PLC0415
+
+    post_event(client, signup("evaluated-one"))
+    writer.drain_once()
+    head = store.synced_head()
+    assert head is not None
+    assert LocalEvaluator(settings.writer_clone).run(store, head) >= 1
+    assert [t["status"] for t in store.transitions("evaluated-one")] == [
+        "accepted",
+        "committed",
+        "evaluated",
+    ]
+    # Nothing deploys locally, so nothing ever claims "live".
+    assert "live" not in {t["status"] for t in store.transitions("evaluated-one")}

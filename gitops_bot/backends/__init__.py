@@ -62,8 +62,16 @@ class StateRepo(Protocol):
 
     def delete_branch(self, branch: str) -> None: ...
 
+    def added_in(self, branch: str, path: str) -> str | None:
+        """The commit on `branch` (following first parents) that added `path`, if known."""
+        ...
+
     def open_review(self, review: Review) -> str | None:
         """Open (or update, if one is open) the review of `review.branch`; its URL if any."""
+        ...
+
+    def close(self) -> None:
+        """Release processes and connections."""
         ...
 
 

@@ -33,6 +33,10 @@ class LocalGitRepo:
             repo.create_remote("origin", remote_url)
         self.repo = open_repo(clone_dir)
 
+    def close(self) -> None:
+        """Stop the `git cat-file` processes the object database keeps running."""
+        self.repo.close()
+
     def _remote_ref(self, branch: str) -> str:
         return f"refs/remotes/origin/{branch}"
 
@@ -135,6 +139,18 @@ class LocalGitRepo:
         # `gitops-bot approve SLUG` merges it.
         del review
         return None
+
+    def added_in(self, branch: str, path: str) -> str | None:
+        log = self._git(
+            "log",
+            "--first-parent",
+            "--diff-filter=A",
+            "--format=%H",
+            self._remote_ref(branch),
+            "--",
+            path,
+        )
+        return log.split()[-1] if log.strip() else None
 
     def contains(self, branch: str, sha: str) -> bool:
         status, _, _ = self.repo.git.execute(

@@ -23,6 +23,7 @@ SUBCOMMANDS = (
     "send_signup",
     "tenants",
     "approve",
+    "history",
     "plan",
 )
 

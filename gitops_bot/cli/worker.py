@@ -20,6 +20,7 @@ def run(_args: argparse.Namespace) -> int:
     from gitops_bot import logs, outbox  # noqa: PLC0415
     from gitops_bot.backends import open_state_repo  # noqa: PLC0415
     from gitops_bot.config import Settings  # noqa: PLC0415
+    from gitops_bot.evaluation import LocalEvaluator  # noqa: PLC0415
     from gitops_bot.queue import Store  # noqa: PLC0415
     from gitops_bot.writer import Writer, writer_lock  # noqa: PLC0415
 
@@ -30,6 +31,9 @@ def run(_args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    evaluator = None
+    if settings.backend == "local" and LocalEvaluator.available():
+        evaluator = LocalEvaluator(settings.writer_clone)
     with (
         writer_lock(settings.state_dir),
         Store(settings.database_path, synchronous=settings.synchronous) as store,
@@ -39,9 +43,14 @@ def run(_args: argparse.Namespace) -> int:
         # Started under the writer's lock, so that a second worker waiting for it never
         # delivers the same messages at the same time.
         notifier = _start_notifier(settings, stop)
-        Writer(store=store, repo=open_state_repo(settings), settings=settings).run(stop)
-        if notifier is not None:
-            notifier.join(timeout=15)
+        repo = open_state_repo(settings)
+        try:
+            Writer(store=store, repo=repo, settings=settings, evaluator=evaluator).run(stop)
+        finally:
+            repo.close()
+            stop.set()
+            if notifier is not None:
+                notifier.join(timeout=15)
     return 0
 
 
