@@ -125,6 +125,7 @@ class Notifier:
                 response.read(4096)
                 status = int(response.status)
         except urllib.error.HTTPError as answer:
+            answer.close()  # it holds the connection open until collected otherwise
             return f"HTTP {answer.code}"
         except (OSError, http.client.HTTPException) as problem:
             return f"{type(problem).__name__}: {problem}"

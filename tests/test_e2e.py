@@ -151,6 +151,7 @@ def test_every_worker_scrapes_the_same_totals_and_logs_are_json(server: Server) 
     )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(forged, timeout=10)
+    refused.value.close()
     assert refused.value.code == 401
     wait_for_tenants(server.remote, slugs)
     deadline = time.monotonic() + 30
