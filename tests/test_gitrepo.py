@@ -1,0 +1,140 @@
+"""gitrepo: reading revisions, and moving refs only from the value they were read at."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import TYPE_CHECKING
+
+import pytest
+
+from gitops_bot import gitrepo
+from helpers import Clone
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import git
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    path = tmp_path / "remote.git"
+    gitrepo.init_bare(path, branch="main")
+    return path
+
+
+@pytest.fixture
+def clone(tmp_path: Path, remote: Path) -> Clone:
+    return Clone(tmp_path / "clone", remote)
+
+
+@pytest.fixture
+def repo(clone: Clone) -> git.Repo:
+    return gitrepo.open_repo(clone.path)
+
+
+def test_changed_paths_compare_trees_and_split_renames(clone: Clone, repo: git.Repo) -> None:
+    clone.write("tenants/acme.json", "{}\n")
+    clone.write("README.md", "hello\n")
+    first = clone.commit("first")
+    clone.git("mv", "tenants/acme.json", "tenants/acme-corp.json")
+    clone.write("README.md", "hello again\n")
+    second = clone.commit("second")
+
+    assert gitrepo.changed_paths(repo, first, second) == (
+        "README.md",
+        "tenants/acme-corp.json",
+        "tenants/acme.json",
+    )
+    assert gitrepo.changed_paths(repo, second, second) == ()
+
+
+def test_read_file_at_a_commit(clone: Clone, repo: git.Repo) -> None:
+    clone.write("nix/inventory.json", '{"a": 1}\n')
+    first = clone.commit("first")
+    clone.write("nix/inventory.json", '{"a": 2}\n')
+    clone.commit("second")
+
+    assert gitrepo.read_file(repo, first, "nix/inventory.json") == b'{"a": 1}\n'
+    assert gitrepo.read_file(repo, "HEAD", "nix/inventory.json") == b'{"a": 2}\n'
+    assert gitrepo.read_file(repo, first, "nix/missing.json") is None
+    assert gitrepo.read_file(repo, first, "nix") is None  # a folder is not a file
+
+
+def test_resolve_names_commits_and_refuses_options(clone: Clone, repo: git.Repo) -> None:
+    sha = clone.commit("first")
+    assert gitrepo.resolve(repo, "HEAD") == sha
+    assert gitrepo.resolve(repo, "no-such-branch") is None
+    assert gitrepo.resolve(repo, "--all") is None
+
+
+def test_update_ref_moves_only_from_the_value_read(clone: Clone, repo: git.Repo) -> None:
+    first = clone.commit("first")
+    second = clone.commit("second")
+    ref = "refs/tags/deployed/web-1"
+
+    gitrepo.update_ref(repo, ref, first, old=None)
+    with pytest.raises(gitrepo.GitError):
+        gitrepo.update_ref(repo, ref, second, old=None)  # it exists now
+    gitrepo.update_ref(repo, ref, second, old=first)
+
+    assert gitrepo.refs(repo, "refs/tags/deployed/") == {ref: second}
+
+
+def test_refs_peel_annotated_tags(clone: Clone, repo: git.Repo) -> None:
+    sha = clone.commit("first")
+    clone.git("tag", "-a", "-m", "annotated", "deployed/web-2", sha)
+    assert gitrepo.refs(repo, "refs/tags/deployed/") == {"refs/tags/deployed/web-2": sha}
+
+
+def test_push_refs_is_atomic_and_leased(clone: Clone, repo: git.Repo, remote: Path) -> None:
+    first = clone.commit("first")
+    second = clone.commit("second")
+    one, two = "refs/tags/deployed/web-1", "refs/tags/deployed/web-2"
+    remote_repo = gitrepo.open_repo(remote)
+
+    gitrepo.push_refs(repo, "origin", {one: (None, first), two: (None, first)}, token=None)
+    gitrepo.push_refs(repo, "origin", {one: (first, second)}, token=None)
+    assert gitrepo.refs(remote_repo, "refs/tags/") == {one: second, two: first}
+
+    # web-1's lease is stale (it is at `second` now): neither ref may move.
+    with pytest.raises(gitrepo.GitError):
+        gitrepo.push_refs(repo, "origin", {one: (first, first), two: (first, second)}, token=None)
+    with pytest.raises(gitrepo.GitError):
+        gitrepo.push_refs(repo, "origin", {two: (None, second)}, token=None)  # exists already
+    assert gitrepo.refs(remote_repo, "refs/tags/") == {one: second, two: first}
+
+
+def test_fetch_refs_mirrors_the_remote(clone: Clone, repo: git.Repo, tmp_path: Path) -> None:
+    first = clone.commit("first")
+    second = clone.commit("second")
+    other = gitrepo.open_repo(Clone(tmp_path / "other", clone.remote).path)
+    gitrepo.update_ref(repo, "refs/tags/deployed/stale", first, old=None)
+    gitrepo.push_refs(other, "origin", {"refs/tags/deployed/web-1": (None, second)}, token=None)
+
+    gitrepo.fetch_refs(repo, "origin", "refs/tags/deployed/*", token=None)
+
+    assert gitrepo.refs(repo, "refs/tags/deployed/") == {"refs/tags/deployed/web-1": second}
+
+
+def test_the_token_reaches_git_through_its_environment_only(
+    clone: Clone, repo: git.Repo, remote: Path
+) -> None:
+    env = gitrepo.credential_env("ghs_secret-token")
+    clone.git("config", "credential.helper", "store")  # a helper of the repo's own is dropped
+    answer = subprocess.run(
+        ["git", "-C", str(clone.path), "credential", "fill"],
+        input="protocol=https\nhost=github.com\n\n",
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**gitrepo.ISOLATED_ENV, "PATH": "/usr/bin:/bin", **env},
+    ).stdout
+    assert "username=x-access-token\npassword=ghs_secret-token\n" in answer
+    assert "ghs_secret-token" not in " ".join(env[k] for k in env if k != gitrepo.TOKEN_VARIABLE)
+
+    first = clone.commit("first")
+    gitrepo.push_refs(repo, "origin", {"refs/tags/deployed/web-1": (None, first)}, token="t0k")
+    config = (clone.path / ".git" / "config").read_text()
+    assert "t0k" not in config
+    assert gitrepo.credential_env(None) == {}
