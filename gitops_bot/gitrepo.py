@@ -24,6 +24,8 @@ ISOLATED_ENV: Final = {
     "GIT_COMMITTER_NAME": BOT_NAME,
     "GIT_COMMITTER_EMAIL": BOT_EMAIL,
 }
+# git knows the empty tree without storing it: diffing against it lists every file.
+EMPTY_TREE: Final = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 TOKEN_VARIABLE: Final = "GITOPS_BOT_GIT_TOKEN"  # noqa: S105 - a variable name, not a secret
 # A credential helper that answers with the token from the environment of the git process:
 # the token never reaches a command line (visible in `ps`), .git/config or a remote URL.
