@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from fake_engine import FakeEngine
 from gitops_bot.app import create_app
 from gitops_bot.config import Settings
 from gitops_bot.gitrepo import ISOLATED_ENV
@@ -85,3 +86,9 @@ def app(settings: Settings, state_repo: Path) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def fake_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    """`nixops` and `colmena` on PATH that record their arguments and fail on demand."""
+    return FakeEngine(tmp_path / "engine", monkeypatch)

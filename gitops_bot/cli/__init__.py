@@ -19,6 +19,7 @@ SUBCOMMANDS = (
     "send_signup",
     "tenants",
     "plan",
+    "deploy",
 )
 
 

@@ -1,0 +1,147 @@
+"""deploy.apply: the engine, then markers and GitHub Deployment statuses, in that order."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+import fleet
+from fake_deployments import RecordingDeployments
+from fleet import HOSTS, remote_markers, tenant
+from gitops_bot import deploy as deploy_module
+from gitops_bot import engine, gitrepo, markers
+from gitops_bot.deployments import Reporter
+from helpers import Clone
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import git
+
+    from fake_engine import FakeEngine
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Clone:
+    return fleet.seed(tmp_path)
+
+
+@pytest.fixture
+def deployed(state: Clone, fake_engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> str:
+    return fleet.deploy_once(state, fake_engine, capsys)
+
+
+def prepare(state: Clone) -> tuple[git.Repo, deploy_module.Selection, dict[str, str]]:
+    """What the CLI reads before deploying: the remote's markers and the hosts to deploy."""
+    repo = gitrepo.open_repo(state.path)
+    markers.fetch(repo, "origin", token=None)
+    current = markers.read(repo)
+    head = state.git("rev-parse", "HEAD")
+    return repo, deploy_module.select(repo, head=head, deployed=current), current
+
+
+def apply(state: Clone, api: RecordingDeployments, **overrides: Any) -> list[str]:
+    """deploy.apply as the CLI runs it, reported to `api`, markers pushed to the remote."""
+    repo, selection, current = prepare(state)
+    return run_apply(state, repo, selection, api, deployed=current, **overrides)
+
+
+def run_apply(
+    state: Clone,
+    repo: git.Repo,
+    selection: deploy_module.Selection,
+    api: RecordingDeployments,
+    **overrides: Any,
+) -> list[str]:
+    options: dict[str, Any] = {
+        "argv": engine.command("nixops", selection.hosts, nixops_deployment="fleet"),
+        "cwd": state.path,
+        "remote": "origin",
+        "token": None,
+        "reporter": Reporter(api, log_url="https://ci.example/run/1"),
+    } | overrides
+    return deploy_module.apply(repo, selection, **options)
+
+
+def test_a_deploy_reports_its_hosts_and_new_tenants_to_github(
+    state: Clone, deployed: str, fake_engine: FakeEngine
+) -> None:
+    state.write("tenants/charlie.json", tenant("charlie", "web-2"))
+    head = state.commit("add charlie")
+    api = RecordingDeployments()
+
+    assert apply(state, api) == []
+
+    deployment = api.only()
+    assert deployment.ref == head
+    assert deployment.payload["hosts"] == [{"name": "web-2", "base": deployed}]
+    assert deployment.payload["newTenants"] == [
+        {"slug": "charlie", "host": "web-2", "url": "https://charlie.tenants.example.com"}
+    ]
+    assert deployment.states() == ["in_progress", "success"]
+    assert deployment.statuses[1]["environment_url"] == "https://charlie.tenants.example.com"
+    assert remote_markers(state)["web-2"] == head
+
+
+def test_a_failed_engine_reports_failure_and_moves_no_marker(
+    state: Clone, deployed: str, fake_engine: FakeEngine
+) -> None:
+    state.write("tenants/charlie.json", tenant("charlie", "web-2"))
+    state.commit("add charlie")
+    fake_engine.fail_with(1)
+    api = RecordingDeployments()
+
+    with pytest.raises(deploy_module.DeployError, match="next run deploys web-2 again"):
+        apply(state, api)
+
+    assert api.only().states() == ["in_progress", "failure"]
+    assert remote_markers(state) == dict.fromkeys(HOSTS, deployed)
+
+
+def test_no_deployment_means_no_deploy(
+    state: Clone, deployed: str, fake_engine: FakeEngine
+) -> None:
+    state.write("tenants/charlie.json", tenant("charlie", "web-2"))
+    state.commit("add charlie")
+
+    with pytest.raises(deploy_module.DeployError, match="nothing was deployed"):
+        apply(state, RecordingDeployments(refuse={"create"}))
+
+    assert fake_engine.calls() == []
+    assert remote_markers(state) == dict.fromkeys(HOSTS, deployed)
+
+
+def test_a_marker_moved_meanwhile_is_not_overwritten(
+    state: Clone, deployed: str, fake_engine: FakeEngine, tmp_path: Path
+) -> None:
+    state.write("tenants/charlie.json", tenant("charlie", "web-2"))
+    middle = state.commit("add charlie")
+    state.write("tenants/charlie.json", tenant("charlie", "web-2", state="suspended"))
+    state.commit("suspend charlie")
+    repo, selection, current = prepare(state)
+    # Another machine deploys web-2 at `middle` after this run read the markers.
+    other = gitrepo.open_repo(Clone(tmp_path / "other", state.remote).path)
+    gitrepo.push_refs(other, "origin", {markers.ref("web-2"): (deployed, middle)}, token=None)
+    api = RecordingDeployments()
+
+    problems = run_apply(state, repo, selection, api, deployed=current)
+
+    assert len(problems) == 1
+    assert "markers were not recorded" in problems[0]
+    assert api.only().states() == ["in_progress", "success"]  # the hosts did get it
+    assert remote_markers(state) == dict.fromkeys(HOSTS, deployed) | {"web-2": middle}
+
+
+def test_markers_move_even_when_github_is_not_told(
+    state: Clone, deployed: str, fake_engine: FakeEngine
+) -> None:
+    state.write("tenants/charlie.json", tenant("charlie", "web-2"))
+    head = state.commit("add charlie")
+
+    problems = apply(state, RecordingDeployments(refuse={"success"}))
+
+    assert problems == [
+        "deployed, but GitHub was not told: deployment status 'success' failed: 502 Bad Gateway"
+    ]
+    assert remote_markers(state)["web-2"] == head
