@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from gitops_bot.checker import is_tenant_path
 from gitops_bot.inventory import INVENTORY_PATH
 
 # Every host's system is built from these: a change to one may change any host.
 SHARED_FILES: Final = ("flake.nix", "flake.lock")
 SHARED_FOLDER: Final = "nix/"
+# The module reads only tenants/<slug>.json; the schema and any other name are not deployed.
+TENANT_FILE: Final = re.compile(r"^tenants/[a-z0-9][a-z0-9-]*\.json$")
 EVERY_HOST: Final = None
 
 # The content of a path at one revision, None when it is not there.
@@ -50,7 +52,7 @@ def impact(paths: Iterable[str], *, old: Reader, new: Reader) -> Impact:
             reasons += _inventory(old(path), new(path))
         elif path.startswith(SHARED_FOLDER) or path in SHARED_FILES:
             reasons.append((EVERY_HOST, f"{path} changed (shared by every host)"))
-        elif is_tenant_path(path):
+        elif TENANT_FILE.match(path):
             reasons += _tenant(path, old(path), new(path))
     return Impact(tuple(reasons))
 
@@ -70,9 +72,14 @@ def _tenant(path: str, before: bytes | None, after: bytes | None) -> list[Reason
     if new_host is None and old_host is not None:
         return [(old_host, f"{path} removed")]
     if old_host == new_host:
-        return [(old_host, f"{path} changed")]
+        return [(old_host, f"{path} changed")] if old_host else []
     moved = f"{path} moved from {old_host} to {new_host}"
     return [(old_host, moved), (new_host, moved)]
+
+
+def read_paths(paths: Iterable[str]) -> list[str]:
+    """The paths among `paths` whose content `impact` reads; it needs only their names otherwise."""
+    return [path for path in paths if path == INVENTORY_PATH or TENANT_FILE.match(path)]
 
 
 def _host_of(content: bytes) -> str | None:

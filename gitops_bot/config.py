@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DeliveryMode = Literal["direct", "pr"]
@@ -22,6 +22,26 @@ _SECRET_CREDENTIALS = {
 
 class ConfigError(Exception):
     """The bot cannot start with this configuration; the message says what to set."""
+
+
+class Policy(BaseModel):
+    """Which changes go straight to the branch and which wait for a reviewer.
+
+    An event type's rule wins over its plan's, which wins over the default; deletions
+    always go through review, whatever the rest says. Given as JSON, for example
+    GITOPS_BOT_POLICY='{"plans": {"enterprise": "pr"}}'.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: DeliveryMode = "direct"
+    plans: dict[str, DeliveryMode] = Field(default_factory=dict)
+    events: dict[str, DeliveryMode] = Field(default_factory=dict)
+
+    def delivery_for(self, event_type: str, plan: str) -> DeliveryMode:
+        if event_type == "tenant.delete":
+            return "pr"
+        return self.events.get(event_type) or self.plans.get(plan) or self.default
 
 
 class Settings(BaseSettings):
@@ -41,6 +61,7 @@ class Settings(BaseSettings):
     database: Path | None = Field(
         default=None, description="Default: <state_dir>/gitops-bot.sqlite3"
     )
+    backend: Literal["local", "github"] = "local"
     remote: str | None = Field(
         default=None, description="Git URL of the state repo; default: a bare repo in state_dir"
     )
@@ -57,16 +78,11 @@ class Settings(BaseSettings):
     batch_limit: int = Field(default=500, description="Events per commit at most")
     poll_interval: float = Field(default=0.05, description="Seconds between queue polls")
     push_attempts: int = Field(default=8, description="Rebuilds after the branch moved under us")
-    timestamp_tolerance: int = Field(default=300, description="Seconds of webhook clock skew")
     synchronous: Literal["FULL", "NORMAL"] = Field(
         default="FULL", description="SQLite durability: FULL survives power loss, NORMAL a crash"
     )
 
-    policy: dict[str, DeliveryMode] = Field(
-        default_factory=dict,
-        description='Per plan: "direct" commits to the branch, "pr" opens a pull request',
-    )
-    default_delivery: DeliveryMode = "direct"
+    policy: Policy = Field(default_factory=Policy)
 
     @model_validator(mode="before")
     @classmethod
@@ -92,8 +108,8 @@ class Settings(BaseSettings):
     def writer_clone(self) -> Path:
         return self.state_dir / "writer.git"
 
-    def delivery_for(self, plan: str) -> DeliveryMode:
-        return self.policy.get(plan, self.default_delivery)
+    def delivery_for(self, event_type: str, plan: str) -> DeliveryMode:
+        return self.policy.delivery_for(event_type, plan)
 
     def require_secrets(self) -> Settings:
         """These settings with every secret set, or ConfigError.

@@ -10,16 +10,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from gitops_bot import engine, gitrepo, markers
-from gitops_bot.affected import Impact, impact
-from gitops_bot.checker import is_tenant_path
+from gitops_bot.affected import TENANT_FILE, Impact, impact, read_paths
 from gitops_bot.deployments import NewTenant, Reporter, ReportError
 from gitops_bot.inventory import INVENTORY_PATH, Inventory
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from pathlib import Path
-
-    import git
 
 
 class DeployError(Exception):
@@ -50,13 +47,14 @@ class Selection:
 
 @dataclass(frozen=True)
 class _Change:
-    """What differs between a base and the head: the paths, and the hosts they touch."""
+    """What differs between a base and the head: the hosts it touches, and the files it read."""
 
-    paths: tuple[str, ...]
     impact: Impact
+    before: Mapping[str, bytes]  # changed tenant files and inventory, at the base
+    after: Mapping[str, bytes]  # the same, at the head
 
 
-def select(repo: git.Repo, *, head: str, deployed: Mapping[str, str]) -> Selection:
+def select(repo: Path, *, head: str, deployed: Mapping[str, str]) -> Selection:
     """Every inventory host whose inputs differ between its own marker and `head`.
 
     Each host is compared with the commit it was last deployed from, not with the previous
@@ -67,7 +65,7 @@ def select(repo: git.Repo, *, head: str, deployed: Mapping[str, str]) -> Selecti
     targets, up_to_date = [], []
     for host in sorted(inventory.hosts):
         base = lost = deployed.get(host)
-        if base is not None and gitrepo.resolve(repo, base) is None:
+        if base is not None and not gitrepo.has_commit(repo, base):
             base = None  # e.g. history rewritten under the marker: deploy the host in full
         if base not in changes:
             changes[base] = _change(repo, base, head)
@@ -86,13 +84,13 @@ def select(repo: git.Repo, *, head: str, deployed: Mapping[str, str]) -> Selecti
         head=head,
         targets=tuple(targets),
         up_to_date=tuple(up_to_date),
-        new_tenants=_new_tenants(repo, head, targets, changes, inventory.base_domain),
+        new_tenants=_new_tenants(targets, changes, inventory.base_domain),
         unknown_markers=tuple(sorted(set(deployed) - set(inventory.hosts))),
     )
 
 
-def _inventory_at(repo: git.Repo, head: str) -> Inventory:
-    content = gitrepo.read_file(repo, head, INVENTORY_PATH)
+def _inventory_at(repo: Path, head: str) -> Inventory:
+    content = gitrepo.read_files(repo, head, INVENTORY_PATH).get(INVENTORY_PATH)
     if content is None:
         raise DeployError(f"{head[:12]} has no {INVENTORY_PATH}")
     try:
@@ -101,35 +99,29 @@ def _inventory_at(repo: git.Repo, head: str) -> Inventory:
         raise DeployError(f"{INVENTORY_PATH} at {head[:12]} is invalid: {error}") from error
 
 
-def _change(repo: git.Repo, base: str | None, head: str) -> _Change:
-    paths = gitrepo.changed_paths(repo, base or gitrepo.EMPTY_TREE, head)
-
-    def old(path: str) -> bytes | None:
-        return None if base is None else gitrepo.read_file(repo, base, path)
-
-    def new(path: str) -> bytes | None:
-        return gitrepo.read_file(repo, head, path)
-
-    return _Change(paths, impact(paths, old=old, new=new))
+def _change(repo: Path, base: str | None, head: str) -> _Change:
+    if base is None:
+        # Never deployed: nothing to compare, and every tenant file at the head is new there.
+        after = gitrepo.read_files(repo, head, "tenants")
+        return _Change(Impact(), {}, {p: c for p, c in after.items() if TENANT_FILE.match(p)})
+    paths = gitrepo.changed_paths(repo, base, head)
+    wanted = read_paths(paths)
+    before = gitrepo.read_files(repo, base, *wanted) if wanted else {}
+    after = gitrepo.read_files(repo, head, *wanted) if wanted else {}
+    return _Change(impact(paths, old=before.get, new=after.get), before, after)
 
 
 def _new_tenants(
-    repo: git.Repo,
-    head: str,
-    targets: Sequence[Target],
-    changes: Mapping[str | None, _Change],
-    base_domain: str,
+    targets: Sequence[Target], changes: Mapping[str | None, _Change], base_domain: str
 ) -> tuple[NewTenant, ...]:
     """Active tenants whose file did not exist at their host's base: they go live now."""
     found = []
     for target in targets:
-        change = changes.get(target.base)
-        for path in change.paths if change else ():
-            if not is_tenant_path(path):
+        change = changes[target.base]
+        for path, content in change.after.items():
+            if not TENANT_FILE.match(path) or path in change.before:
                 continue
-            if target.base is not None and gitrepo.read_file(repo, target.base, path):
-                continue
-            data = _json_object(gitrepo.read_file(repo, head, path))
+            data = _json_object(content)
             if data.get("host") == target.host and data.get("state") == "active":
                 slug = path.removeprefix("tenants/").removesuffix(".json")
                 found.append(NewTenant(slug, target.host, f"https://{slug}.{base_domain}"))
@@ -163,7 +155,7 @@ def describe(selection: Selection, *, engine_name: str, argv: Sequence[str]) -> 
 
 
 def apply(
-    repo: git.Repo,
+    repo: Path,
     selection: Selection,
     *,
     argv: Sequence[str],

@@ -7,7 +7,17 @@ import unicodedata
 from datetime import datetime
 from typing import Annotated, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 from gitops_bot.tenant import Hostname, Identifier, OpaqueId, slug_problem
 
@@ -68,7 +78,108 @@ class SignupEvent(BaseModel):
     data: SignupData
 
 
-EVENT_MODELS: Final[dict[str, type[SignupEvent]]] = {"tenant.signup": SignupEvent}
+def _no_email(value: str) -> str:
+    # A reason lands in a commit message, which stays in git history forever.
+    if _EMAIL.search(value):
+        raise ValueError("must not contain an email address")
+    return value
+
+
+_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+Reason = Annotated[
+    str,
+    Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$"),
+    AfterValidator(_no_email),
+]
+
+
+class LifecycleData(BaseModel):
+    """Which tenant, and why: shared by every event after the signup.
+
+    The fields of a tenant file that name or place it are declared only to be refused
+    by name (a 422 saying "data.host cannot be changed"), rather than as unknown extras.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    slug: RequestedSlug
+    reason: Reason | None = Field(default=None, description="Recorded in the commit message")
+    host: SkipJsonSchema[None] = Field(default=None, exclude=True)
+    created_at: SkipJsonSchema[None] = Field(default=None, alias="createdAt", exclude=True)
+    origin: SkipJsonSchema[None] = Field(default=None, exclude=True)
+    state: SkipJsonSchema[None] = Field(default=None, exclude=True)
+    new_slug: SkipJsonSchema[None] = Field(default=None, alias="newSlug", exclude=True)
+
+    @field_validator("host", "created_at", "origin", "state", "new_slug", mode="before")
+    @classmethod
+    def _immutable(cls, _value: object, info: ValidationInfo) -> None:
+        if info.field_name == "state":
+            raise ValueError("cannot be set directly; send tenant.suspend or tenant.resume")
+        raise ValueError("cannot be changed once the tenant exists")
+
+
+class UpdateData(LifecycleData):
+    """A plan change, or a new list of custom domains."""
+
+    plan: Identifier | None = None
+    domains: list[RequestedDomain] | None = Field(default=None, max_length=20)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> UpdateData:
+        if self.plan is None and self.domains is None:
+            raise ValueError("an update needs plan or domains")
+        return self
+
+
+class SuspendEvent(BaseModel):
+    """`tenant.suspend`: stop the tenant's service; its route answers 503; data is kept."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["tenant.suspend"]
+    timestamp: datetime
+    data: LifecycleData
+
+
+class ResumeEvent(BaseModel):
+    """`tenant.resume`: run a suspended tenant again."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["tenant.resume"]
+    timestamp: datetime
+    data: LifecycleData
+
+
+class UpdateEvent(BaseModel):
+    """`tenant.update`: change the plan or the custom domains."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["tenant.update"]
+    timestamp: datetime
+    data: UpdateData
+
+
+class DeleteEvent(BaseModel):
+    """`tenant.delete`: remove the tenant file, always through review; hosts keep the data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["tenant.delete"]
+    timestamp: datetime
+    data: LifecycleData
+
+
+LifecycleEvent = SuspendEvent | ResumeEvent | UpdateEvent | DeleteEvent
+Event = SignupEvent | LifecycleEvent
+EVENT_MODELS: Final[dict[str, type[Event]]] = {
+    "tenant.signup": SignupEvent,
+    "tenant.suspend": SuspendEvent,
+    "tenant.resume": ResumeEvent,
+    "tenant.update": UpdateEvent,
+    "tenant.delete": DeleteEvent,
+}
 
 
 def derive_slug(organization: str) -> str:

@@ -24,8 +24,6 @@ ISOLATED_ENV: Final = {
     "GIT_COMMITTER_NAME": BOT_NAME,
     "GIT_COMMITTER_EMAIL": BOT_EMAIL,
 }
-# git knows the empty tree without storing it: diffing against it lists every file.
-EMPTY_TREE: Final = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 TOKEN_VARIABLE: Final = "GITOPS_BOT_GIT_TOKEN"  # noqa: S105 - a variable name, not a secret
 # A credential helper that answers with the token from the environment of the git process:
 # the token never reaches a command line (visible in `ps`), .git/config or a remote URL.
@@ -34,10 +32,6 @@ _TOKEN_HELPER: Final = (
     '!f() { test "$1" = get || exit 0; '
     f'printf "username=x-access-token\\npassword=%s\\n" "${TOKEN_VARIABLE}"; }}; f'
 )
-
-
-class GitError(Exception):
-    """A git command failed; the message carries git's own words."""
 
 
 def open_repo(path: Path) -> git.Repo:
@@ -55,14 +49,92 @@ def init_bare(path: Path, *, branch: str) -> git.Repo:
     return open_repo(path)
 
 
-def run(repo: git.Repo, *args: str, env: Mapping[str, str] | None = None) -> str:
-    """git's output for `args`, run in `repo` with the isolated environment."""
+class GitError(Exception):
+    """A git command on a checkout failed; the message is git's own."""
+
+
+def run(repo: Path, *args: str, env: Mapping[str, str] | None = None) -> bytes:
+    """Run git in `repo` (a checkout or a bare repo) and return its output as bytes.
+
+    `env` adds to the isolated environment, e.g. credential_env() for a fetch or push.
+    """
     try:
-        output = repo.git.execute(["git", *args], env=env)
+        output: bytes = git.Git(str(repo)).execute(
+            ["git", *args], env={**ISOLATED_ENV, **(env or {})}, stdout_as_string=False
+        )
     except git.GitCommandError as failure:
-        stderr = str(failure.stderr).strip().replace("\n", " ")[:500]
-        raise GitError(f"git {args[0]} failed: {stderr}") from None
-    return str(output)
+        stderr = str(failure.stderr).strip().removeprefix("stderr: ").strip("'")
+        raise GitError(f"git {' '.join(args[:2])}: {stderr}") from None
+    except git.GitCommandNotFound:
+        raise GitError("git is not installed") from None
+    return output
+
+
+def resolve(repo: Path, rev: str) -> str:
+    """The commit id `rev` names; refuses option-like input before git sees it."""
+    if rev.startswith("-"):
+        raise GitError(f"not a revision: {rev!r}")
+    return run(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
+
+
+def has_commit(repo: Path, sha: str) -> bool:
+    """Whether `repo` holds the commit `sha` (a shallow or rewritten clone may not)."""
+    try:
+        resolve(repo, sha)
+    except GitError:
+        return False
+    return True
+
+
+def archive(repo: Path, commit: str) -> bytes:
+    """The tree of `commit` as a tar archive."""
+    return run(repo, "archive", "--format=tar", commit)
+
+
+def read_files(repo: Path, commit: str, *folders: str) -> dict[str, bytes]:
+    """Every file under `folders` at `commit`, read with two git processes whatever their number."""
+    listing = run(repo, "ls-tree", "-r", "-z", "--full-tree", commit, "--", *folders)
+    entries = []
+    for entry in listing.split(b"\0"):
+        if entry:
+            meta, _, path = entry.partition(b"\t")
+            _mode, kind, blob = meta.split(b" ")
+            if kind == b"blob":
+                entries.append((path.decode(), blob.decode()))
+    repo_handle = git.Repo(repo)
+    try:
+        return {path: repo_handle.odb.stream(bytes.fromhex(blob)).read() for path, blob in entries}
+    finally:
+        repo_handle.close()
+
+
+def trailers(repo: Path, base: str, head: str, key: str) -> list[str]:
+    """The values of trailer `key` in the commits after `base` up to `head`."""
+    log = run(repo, "log", f"--format=%(trailers:key={key},valueonly)", f"{base}..{head}")
+    return [line.strip() for line in log.decode().splitlines() if line.strip()]
+
+
+def changed_paths(repo: Path, base: str, head: str) -> tuple[str, ...]:
+    """Paths whose content differs between two commits' trees; a rename is two paths."""
+    output = run(repo, "diff-tree", "-r", "-z", "--name-only", "--no-renames", base, head)
+    return tuple(path for path in output.decode().split("\0") if path)
+
+
+def refs(repo: Path, prefix: str) -> dict[str, str]:
+    """Every ref under `prefix` (e.g. `refs/tags/deployed/`) and the commit it points at."""
+    output = run(
+        repo, "for-each-ref", "--format=%(refname)%00%(objectname)%00%(*objectname)", prefix
+    )
+    found = {}
+    for line in output.decode().splitlines():
+        name, direct, peeled = line.split("\0")
+        found[name] = peeled or direct  # an annotated tag points at its tag object
+    return found
+
+
+def update_ref(repo: Path, ref: str, new: str, *, old: str | None) -> None:
+    """Move `ref` to `new` only if it still points at `old` (None: only if it does not exist)."""
+    run(repo, "update-ref", ref, new, old or "")
 
 
 def credential_env(token: str | None) -> dict[str, str]:
@@ -79,52 +151,7 @@ def credential_env(token: str | None) -> dict[str, str]:
     }
 
 
-def resolve(repo: git.Repo, rev: str) -> str | None:
-    """The commit `rev` names, or None when it names none."""
-    try:
-        return run(
-            repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"
-        )
-    except GitError:
-        return None
-
-
-def changed_paths(repo: git.Repo, base: str, head: str) -> tuple[str, ...]:
-    """Paths whose content differs between two commits' trees; a rename is two paths."""
-    output = run(repo, "diff-tree", "-r", "-z", "--name-only", "--no-renames", base, head)
-    return tuple(path for path in output.split("\0") if path)
-
-
-def read_file(repo: git.Repo, commit: str, path: str) -> bytes | None:
-    """The content of `path` at `commit`, or None when it is not a file there."""
-    try:
-        item = repo.commit(commit).tree / path
-    except KeyError:
-        return None
-    if not isinstance(item, git.Blob):
-        return None
-    data: bytes = item.data_stream.read()
-    return data
-
-
-def refs(repo: git.Repo, prefix: str) -> dict[str, str]:
-    """Every ref under `prefix` (e.g. `refs/tags/deployed/`) and the commit it points at."""
-    output = run(
-        repo, "for-each-ref", "--format=%(refname)%00%(objectname)%00%(*objectname)", prefix
-    )
-    found = {}
-    for line in output.splitlines():
-        name, direct, peeled = line.split("\0")
-        found[name] = peeled or direct  # an annotated tag points at its tag object
-    return found
-
-
-def update_ref(repo: git.Repo, ref: str, new: str, *, old: str | None) -> None:
-    """Move `ref` to `new` only if it still points at `old` (None: only if it does not exist)."""
-    run(repo, "update-ref", ref, new, old or "")
-
-
-def fetch_refs(repo: git.Repo, remote: str, pattern: str, *, token: str | None) -> None:
+def fetch_refs(repo: Path, remote: str, pattern: str, *, token: str | None) -> None:
     """Make the local refs matching `pattern` (e.g. `refs/tags/deployed/*`) equal the remote's."""
     run(
         repo,
@@ -139,7 +166,7 @@ def fetch_refs(repo: git.Repo, remote: str, pattern: str, *, token: str | None) 
 
 
 def push_refs(
-    repo: git.Repo,
+    repo: Path,
     remote: str,
     updates: Mapping[str, tuple[str | None, str]],
     *,

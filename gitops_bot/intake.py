@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 from gitops_bot.config import Settings
-from gitops_bot.events import SignupData, SignupEvent, derive_slug
+from gitops_bot.events import (
+    DeleteEvent,
+    Event,
+    LifecycleEvent,
+    ResumeEvent,
+    SignupData,
+    SignupEvent,
+    SuspendEvent,
+    derive_slug,
+)
 from gitops_bot.inventory import Inventory
-from gitops_bot.queue import Answer, Store
+from gitops_bot.queue import Answer, Operation, Store
 from gitops_bot.tenant import RESERVED_SLUGS, SCHEMA_VERSION, Tenant, slug_problem, utc_now
 
 # How far a derived slug may be numbered ("acme-2", ..., "acme-99") before we give up.
@@ -32,45 +42,71 @@ class Intake:
     settings: Settings
     status_url: Callable[[str], str]
 
+    def accept(self, *, event_id: str, body_sha256: str, event: Event) -> Answer:
+        """Decide on any event: a signup, or a change to an existing tenant."""
+        if isinstance(event, SignupEvent):
+            return self.accept_signup(event_id=event_id, body_sha256=body_sha256, event=event)
+        return self.accept_change(event_id=event_id, body_sha256=body_sha256, event=event)
+
     def accept_signup(self, *, event_id: str, body_sha256: str, event: SignupEvent) -> Answer:
         # Everything runs under SQLite's write lock, so two web workers can never both hand
         # out the same slug, domain, or last seat on a host.
         with self.store.transaction():
             if (previous := self.store.answer_for(event_id)) is not None:
                 return previous
-            inventory = self.store.inventory()
-            if inventory is None:
-                return error(503, "the bot has not read the state repo yet; retry shortly")
-            if self.store.pending_count() >= self.settings.max_queue:
-                return error(503, "the queue is full; retry later")
+            inventory = self._inventory_if_open()
+            if isinstance(inventory, Answer):
+                return inventory
             decision = self._refusal(event.data, inventory) or self._slug(event.data)
             if isinstance(decision, Answer):
-                if decision.status == _CONFLICT:
-                    # A conflict is a decision about this event id: a redelivery hears it again.
-                    self.store.record_event(
-                        event_id=event_id,
-                        event_type=event.type,
-                        body_sha256=body_sha256,
-                        answer=decision,
-                        status="rejected",
-                        reason=str(decision.body["error"]),
-                    )
-                return decision
+                return self._refuse(event_id, body_sha256, event.type, decision)
             host = inventory.place(self.store.tenants_per_host())
             if host is None:
                 return error(503, "every host is at capacity; retry later")
             return self._queue(event_id, body_sha256, event, slug=decision, host=host)
 
+    def _inventory_if_open(self) -> Inventory | Answer:
+        """The inventory, or a 503 while intake cannot decide or must not queue more."""
+        inventory = self.store.inventory()
+        if inventory is None:
+            return error(503, "the bot has not read the state repo yet; retry shortly")
+        if self.store.pending_count() >= self.settings.max_queue:
+            return error(503, "the queue is full; retry later")
+        return inventory
+
+    def _refuse(self, event_id: str, body_sha256: str, event_type: str, answer: Answer) -> Answer:
+        if answer.status == _CONFLICT:
+            # A conflict is a decision about this event id: a redelivery hears it again.
+            self.store.record_event(
+                event_id=event_id,
+                event_type=event_type,
+                body_sha256=body_sha256,
+                answer=answer,
+                status="rejected",
+            )
+        return answer
+
     def _refusal(self, data: SignupData, inventory: Inventory) -> Answer | None:
-        if data.plan not in inventory.plans:
+        return self._plan_refusal(data.plan, inventory) or self._domain_refusal(
+            [] if data.domain is None else [data.domain], inventory, field="data.domain"
+        )
+
+    @staticmethod
+    def _plan_refusal(plan: str | None, inventory: Inventory) -> Answer | None:
+        if plan is not None and plan not in inventory.plans:
             known = ", ".join(sorted(inventory.plans))
-            return error(422, f"unknown plan '{data.plan}' (one of: {known})", field="data.plan")
-        if data.domain is not None:
-            if inventory.domain_is_ours(data.domain):
+            return error(422, f"unknown plan '{plan}' (one of: {known})", field="data.plan")
+        return None
+
+    def _domain_refusal(
+        self, domains: list[str], inventory: Inventory, *, field: str, owner: str | None = None
+    ) -> Answer | None:
+        for domain in domains:
+            if inventory.domain_is_ours(domain):
                 message = f"custom domain must be outside {inventory.base_domain}"
-                return error(422, message, field="data.domain")
-            if self.store.domain_owner(data.domain) is not None:
-                return error(_CONFLICT, f"domain '{data.domain}' is taken", field="data.domain")
+                return error(422, message, field=field)
+            if self.store.domain_owner(domain) not in {None, owner}:
+                return error(_CONFLICT, f"domain '{domain}' is taken", field=field)
         return None
 
     def _slug(self, data: SignupData) -> str | Answer:
@@ -124,9 +160,77 @@ class Intake:
             answer=answer,
             status="pending",
             slug=slug,
-            delivery=self.settings.delivery_for(data.plan),
+            delivery=self.settings.delivery_for(event.type, data.plan),
             content=tenant.to_json(),
         )
         self.store.reserve(slug=slug, host=host, plan=data.plan, domains=domains)
         self.store.add_transition(slug, "accepted", event_id=event_id)
         return answer
+
+    def accept_change(self, *, event_id: str, body_sha256: str, event: LifecycleEvent) -> Answer:
+        """Queue a change to a tenant the bot knows, as an operation on its file."""
+        slug = event.data.slug
+        with self.store.transaction():
+            if (previous := self.store.answer_for(event_id)) is not None:
+                return previous
+            inventory = self._inventory_if_open()
+            if isinstance(inventory, Answer):
+                return inventory
+            tenant = self.store.tenant(slug)
+            delivery = self.settings.delivery_for(event.type, tenant.plan if tenant else "")
+            if (
+                refusal := self._target_refusal(slug, delivery, known=tenant is not None)
+            ) is not None:
+                return refusal
+            operation = self._operation(event, inventory, slug)
+            if isinstance(operation, Answer):
+                return self._refuse(event_id, body_sha256, event.type, operation)
+            op, content, domains = operation
+            answer = Answer(
+                202, {"slug": slug, "status": "accepted", "statusUrl": self.status_url(slug)}
+            )
+            self.store.record_event(
+                event_id=event_id,
+                event_type=event.type,
+                body_sha256=body_sha256,
+                answer=answer,
+                status="pending",
+                slug=slug,
+                op=op,
+                content=content,
+                delivery=delivery,
+                reason_given=event.data.reason,
+            )
+            self.store.reserve_domains(slug, domains)
+            return answer
+
+    def _target_refusal(self, slug: str, delivery: str, *, known: bool) -> Answer | None:
+        # Neither answer is recorded: both may change by the time the sender retries.
+        if not known:
+            return error(404, f"no tenant '{slug}'", field="data.slug")
+        if delivery == "direct" and not self.store.on_branch(slug):
+            message = f"tenant '{slug}' is still waiting for review; retry once it is merged"
+            return error(_CONFLICT, message, field="data.slug")
+        return None
+
+    def _operation(
+        self, event: LifecycleEvent, inventory: Inventory, slug: str
+    ) -> tuple[Operation, str | None, list[str]] | Answer:
+        """The operation on the tenant file, its content, and the domains it claims."""
+        if isinstance(event, DeleteEvent):
+            return "delete", None, []
+        if isinstance(event, SuspendEvent | ResumeEvent):
+            state = "suspended" if isinstance(event, SuspendEvent) else "active"
+            return "update", json.dumps({"state": state}), []
+        fields: dict[str, object] = {}
+        if (refusal := self._plan_refusal(event.data.plan, inventory)) is not None:
+            return refusal
+        if event.data.plan is not None:
+            fields["plan"] = event.data.plan
+        domains = sorted(set(event.data.domains or []))
+        if event.data.domains is not None:
+            refusal = self._domain_refusal(domains, inventory, field="data.domains", owner=slug)
+            if refusal is not None:
+                return refusal
+            fields["domains"] = domains
+        return "update", json.dumps(fields, sort_keys=True), domains

@@ -8,8 +8,7 @@ from gitops_bot import gitrepo
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
-
-    import git
+    from pathlib import Path
 
 PREFIX: Final = "refs/tags/deployed/"
 
@@ -18,18 +17,18 @@ def ref(host: str) -> str:
     return f"{PREFIX}{host}"
 
 
-def read(repo: git.Repo) -> dict[str, str]:
+def read(repo: Path) -> dict[str, str]:
     """The commit each host was last deployed from, by host; hosts never deployed are absent."""
     return {name.removeprefix(PREFIX): sha for name, sha in gitrepo.refs(repo, PREFIX).items()}
 
 
-def fetch(repo: git.Repo, remote: str, *, token: str | None) -> None:
+def fetch(repo: Path, remote: str, *, token: str | None) -> None:
     """Replace the local markers with the remote's: the remote's are the record that counts."""
     gitrepo.fetch_refs(repo, remote, f"{PREFIX}*", token=token)
 
 
 def record(
-    repo: git.Repo,
+    repo: Path,
     *,
     hosts: Iterable[str],
     commit: str,

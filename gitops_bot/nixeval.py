@@ -9,12 +9,13 @@ import subprocess
 import tarfile
 from typing import TYPE_CHECKING, Any, Final
 
+from gitops_bot import gitrepo
+
 if TYPE_CHECKING:
     from pathlib import Path
 
 SUMMARY: Final = "nix/summary.nix"
 EVAL_TIMEOUT: Final = 600
-GIT_TIMEOUT: Final = 120
 
 
 class EvalError(Exception):
@@ -25,33 +26,21 @@ def nix_instantiate() -> str | None:
     return shutil.which("nix-instantiate")
 
 
-def _git(repo: Path, *args: str) -> bytes:
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(repo), *args],
-            capture_output=True,
-            check=False,
-            timeout=GIT_TIMEOUT,
-        )
-    except FileNotFoundError as error:
-        raise EvalError("git is not installed") from error
-    if result.returncode != 0:
-        message = result.stderr.decode(errors="replace").strip()
-        raise EvalError(f"git {' '.join(args[:2])}: {message}")
-    return result.stdout
-
-
 def resolve(repo: Path, rev: str) -> str:
-    """The commit id `rev` names; refuses option-like input before git sees it."""
-    if rev.startswith("-"):
-        raise EvalError(f"not a revision: {rev!r}")
-    return _git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
+    """The commit id `rev` names."""
+    try:
+        return gitrepo.resolve(repo, rev)
+    except gitrepo.GitError as error:
+        raise EvalError(str(error)) from None
 
 
 def materialize(repo: Path, commit: str, dest: Path) -> None:
     """Write the tree of `commit` into `dest` (git archive, unpacked with tarfile's data filter)."""
-    archive = _git(repo, "archive", "--format=tar", commit)
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+    try:
+        tree = gitrepo.archive(repo, commit)
+    except gitrepo.GitError as error:
+        raise EvalError(str(error)) from None
+    with tarfile.open(fileobj=io.BytesIO(tree)) as tar:
         tar.extractall(dest, filter="data")
 
 

@@ -5,64 +5,18 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal, Self
 
 from gitops_bot.inventory import Inventory
+from gitops_bot.lifecycle import should_record
 
 EventStatus = Literal["pending", "done", "failed", "rejected"]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    type TEXT NOT NULL,
-    slug TEXT,
-    delivery TEXT NOT NULL DEFAULT 'direct',
-    body_sha256 TEXT NOT NULL,
-    -- The tenant file to write, fixed at intake so that a retry writes the same bytes.
-    content TEXT,
-    answer_status INTEGER NOT NULL,
-    answer_body TEXT NOT NULL,
-    status TEXT NOT NULL,
-    reason TEXT,
-    -- Write-ahead: the commit the writer is about to push, so a restart can tell
-    -- whether the push happened before a crash.
-    attempt_sha TEXT,
-    commit_sha TEXT,
-    received_at REAL NOT NULL,
-    finished_at REAL
-);
-CREATE INDEX IF NOT EXISTS events_pending ON events (seq) WHERE status = 'pending';
-CREATE TABLE IF NOT EXISTS tenants (
-    slug TEXT PRIMARY KEY,
-    host TEXT NOT NULL,
-    plan TEXT NOT NULL,
-    in_repo INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS domains (
-    domain TEXT PRIMARY KEY,
-    slug TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS transitions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    slug TEXT NOT NULL,
-    status TEXT NOT NULL,
-    at REAL NOT NULL,
-    event_id TEXT,
-    commit_sha TEXT,
-    url TEXT,
-    reason TEXT
-);
-CREATE INDEX IF NOT EXISTS transitions_slug ON transitions (slug, id);
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
+Operation = Literal["create", "update", "delete", "merge"]
 
 
 @dataclass(frozen=True)
@@ -79,15 +33,17 @@ class QueuedEvent:
     id: str
     type: str
     slug: str
-    delivery: str
+    op: Operation
     content: str | None
+    delivery: str
+    reason_given: str | None
     attempt_sha: str | None
     received_at: float
 
 
 @dataclass(frozen=True)
 class RepoTenant:
-    """What the queue needs to know of a tenant already on the branch."""
+    """What the queue needs to know of a tenant on the branch."""
 
     slug: str
     host: str
@@ -108,7 +64,6 @@ class Store:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
-        self._db.execute("PRAGMA foreign_keys = ON")
 
     def close(self) -> None:
         self._db.close()
@@ -120,12 +75,17 @@ class Store:
         self.close()
 
     def migrate(self) -> None:
-        # Every statement is IF NOT EXISTS, so workers starting together may all run it.
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(files("gitops_bot").joinpath("schema.sql").read_text())
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that takes the lock up front, so concurrent intakes serialise."""
+        """A write transaction that takes the lock up front, so concurrent intakes serialise.
+
+        Nested use joins the outer transaction.
+        """
+        if self._db.in_transaction:
+            yield self._db
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -133,6 +93,10 @@ class Store:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def _scalar(self, sql: str, *args: object) -> Any:
+        row = self._db.execute(sql, args).fetchone()
+        return None if row is None else row[0]
 
     # --- intake -------------------------------------------------------------------------
 
@@ -143,18 +107,28 @@ class Store:
         return None if row is None else Answer(row[0], json.loads(row[1]))
 
     def pending_count(self) -> int:
-        return int(
-            self._db.execute("SELECT count(*) FROM events WHERE status = 'pending'").fetchone()[0]
-        )
+        return int(self._scalar("SELECT count(*) FROM events WHERE status = 'pending'"))
+
+    def oldest_pending(self) -> float | None:
+        value = self._scalar("SELECT min(received_at) FROM events WHERE status = 'pending'")
+        return None if value is None else float(value)
 
     def slug_taken(self, slug: str) -> bool:
-        return (
-            self._db.execute("SELECT 1 FROM tenants WHERE slug = ?", (slug,)).fetchone() is not None
-        )
+        return self._scalar("SELECT 1 FROM tenants WHERE slug = ?", slug) is not None
+
+    def tenant(self, slug: str) -> RepoTenant | None:
+        row = self._db.execute("SELECT host, plan FROM tenants WHERE slug = ?", (slug,)).fetchone()
+        if row is None:
+            return None
+        domains = self._db.execute("SELECT domain FROM domains WHERE slug = ? ORDER BY 1", (slug,))
+        return RepoTenant(slug, row[0], row[1], tuple(d[0] for d in domains))
+
+    def on_branch(self, slug: str) -> bool:
+        return bool(self._scalar("SELECT in_repo FROM tenants WHERE slug = ?", slug) == 1)
 
     def domain_owner(self, domain: str) -> str | None:
-        row = self._db.execute("SELECT slug FROM domains WHERE domain = ?", (domain,)).fetchone()
-        return None if row is None else str(row[0])
+        value = self._scalar("SELECT slug FROM domains WHERE domain = ?", domain)
+        return None if value is None else str(value)
 
     def tenants_per_host(self) -> dict[str, int]:
         rows = self._db.execute("SELECT host, count(*) FROM tenants GROUP BY host")
@@ -162,8 +136,8 @@ class Store:
 
     def inventory(self) -> Inventory | None:
         """The inventory the writer last read from the branch; None before its first sync."""
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'inventory'").fetchone()
-        return None if row is None else Inventory.model_validate_json(row[0])
+        value = self._scalar("SELECT value FROM meta WHERE key = 'inventory'")
+        return None if value is None else Inventory.model_validate_json(value)
 
     def record_event(
         self,
@@ -174,24 +148,28 @@ class Store:
         answer: Answer,
         status: EventStatus,
         slug: str | None = None,
-        delivery: str = "direct",
+        op: Operation = "create",
         content: str | None = None,
-        reason: str | None = None,
+        delivery: str = "direct",
+        reason_given: str | None = None,
     ) -> None:
         self._db.execute(
-            "INSERT INTO events (id, type, slug, delivery, body_sha256, content, answer_status,"
-            " answer_body, status, reason, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (id, type, slug, op, content, delivery, reason_given, body_sha256,"
+            " answer_status, answer_body, status, reason, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 event_id,
                 event_type,
                 slug,
-                delivery,
-                body_sha256,
+                op,
                 content,
+                delivery,
+                reason_given,
+                body_sha256,
                 answer.status,
                 json.dumps(answer.body, sort_keys=True),
                 status,
-                reason,
+                None if status != "rejected" else answer.body.get("error"),
                 time.time(),
             ),
         )
@@ -201,8 +179,12 @@ class Store:
             "INSERT INTO tenants (slug, host, plan, in_repo) VALUES (?, ?, ?, 0)",
             (slug, host, plan),
         )
+        self.reserve_domains(slug, domains)
+
+    def reserve_domains(self, slug: str, domains: Iterable[str]) -> None:
         self._db.executemany(
-            "INSERT INTO domains (domain, slug) VALUES (?, ?)", [(d, slug) for d in domains]
+            "INSERT OR IGNORE INTO domains (domain, slug, in_repo) VALUES (?, ?, 0)",
+            [(d, slug) for d in domains],
         )
 
     def add_transition(
@@ -214,12 +196,16 @@ class Store:
         commit_sha: str | None = None,
         url: str | None = None,
         reason: str | None = None,
-    ) -> None:
+    ) -> bool:
+        """Record that `slug` reached `status`, unless the state machine says it is stale."""
+        if not should_record(self.last_status(slug), status):
+            return False
         self._db.execute(
             "INSERT INTO transitions (slug, status, at, event_id, commit_sha, url, reason)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (slug, status, time.time(), event_id, commit_sha, url, reason),
         )
+        return True
 
     def transitions(self, slug: str) -> list[dict[str, Any]]:
         rows = self._db.execute(
@@ -231,12 +217,33 @@ class Store:
             {key: value for key, value in dict(row).items() if value is not None} for row in rows
         ]
 
+    def event_outcome(self, event_id: str) -> tuple[str, str | None, str | None] | None:
+        """An event's status, failure reason and commit, for those who wait on it."""
+        row = self._db.execute(
+            "SELECT status, reason, commit_sha FROM events WHERE id = ?", (event_id,)
+        ).fetchone()
+        return None if row is None else (str(row[0]), row[1], row[2])
+
+    def slugs_with_status(self, *statuses: str) -> set[str]:
+        """Tenants whose latest status is one of `statuses`."""
+        rows = self._db.execute(
+            "SELECT slug, status FROM transitions WHERE id IN"
+            " (SELECT max(id) FROM transitions GROUP BY slug)"
+        )
+        return {str(slug) for slug, status in rows if status in statuses}
+
+    def last_status(self, slug: str) -> str | None:
+        value = self._scalar(
+            "SELECT status FROM transitions WHERE slug = ? ORDER BY id DESC LIMIT 1", slug
+        )
+        return None if value is None else str(value)
+
     # --- writer -------------------------------------------------------------------------
 
     def pending(self, limit: int) -> list[QueuedEvent]:
         rows = self._db.execute(
-            "SELECT seq, id, type, slug, delivery, content, attempt_sha, received_at FROM events"
-            " WHERE status = 'pending' ORDER BY seq LIMIT ?",
+            "SELECT seq, id, type, slug, op, content, delivery, reason_given, attempt_sha,"
+            " received_at FROM events WHERE status = 'pending' ORDER BY seq LIMIT ?",
             (limit,),
         )
         return [QueuedEvent(**dict(row)) for row in rows]
@@ -248,13 +255,19 @@ class Store:
             )
 
     def mark_done(
-        self, events: Iterable[QueuedEvent], sha: str, status: str, *, on_branch: bool
+        self,
+        events: Iterable[QueuedEvent],
+        sha: str,
+        status: str | Callable[[QueuedEvent], str],
+        *,
+        url: str | None = None,
+        landed: Mapping[str, RepoTenant | None] | None = None,
     ) -> None:
-        """Record that `events` reached the branch (on_branch) or a review branch in `sha`.
+        """Record that `events` reached a branch in commit `sha`, and move their tenants on.
 
-        When the commit is on the branch it also becomes the synced head: the writer made
-        it on top of the last head it synced, so the queue's view stays exact without a
-        full re-read.
+        `landed` is given when the commit is on the main branch: the state of each touched
+        tenant there (None: deleted). The commit was built on the head the queue last
+        synced, so applying just these keeps the queue's view exact without a full re-read.
         """
         now = time.time()
         with self.transaction() as db:
@@ -264,57 +277,68 @@ class Store:
                     " WHERE id = ? AND status = 'pending'",
                     (sha, now, event.id),
                 )
-                if on_branch:
-                    db.execute("UPDATE tenants SET in_repo = 1 WHERE slug = ?", (event.slug,))
-                self.add_transition(event.slug, status, event_id=event.id, commit_sha=sha)
-            if on_branch:
+                reached = status if isinstance(status, str) else status(event)
+                self.add_transition(event.slug, reached, event_id=event.id, commit_sha=sha, url=url)
+            if landed is not None:
+                for slug, tenant in landed.items():
+                    self._set_on_branch(slug, tenant)
                 db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('head', ?)", (sha,))
 
     def mark_failed(self, event: QueuedEvent, reason: str) -> None:
-        """Give up on `event`: free what it reserved, so the slug can be used again."""
+        """Give up on `event`, and free what it reserved so that its names can be used again."""
         with self.transaction() as db:
             db.execute(
                 "UPDATE events SET status = 'failed', reason = ?, finished_at = ?"
                 " WHERE id = ? AND status = 'pending'",
                 (reason, time.time(), event.id),
             )
-            if event.type == "tenant.signup":
-                db.execute("DELETE FROM tenants WHERE slug = ? AND in_repo = 0", (event.slug,))
-                db.execute(
-                    "DELETE FROM domains WHERE slug = ? AND NOT EXISTS"
-                    " (SELECT 1 FROM tenants WHERE tenants.slug = domains.slug)",
-                    (event.slug,),
-                )
+            db.execute("DELETE FROM tenants WHERE slug = ? AND in_repo = 0", (event.slug,))
+            db.execute("DELETE FROM domains WHERE slug = ? AND in_repo = 0", (event.slug,))
             self.add_transition(event.slug, "failed", event_id=event.id, reason=reason)
 
-    def sync_repo(self, head: str, inventory: Inventory, tenants: Iterable[RepoTenant]) -> None:
-        """Make the queue's view of the branch match `head`, keeping reservations still queued.
+    def _set_on_branch(self, slug: str, tenant: RepoTenant | None) -> None:
+        db = self._db
+        if tenant is None:
+            db.execute("DELETE FROM tenants WHERE slug = ?", (slug,))
+            db.execute("DELETE FROM domains WHERE slug = ?", (slug,))
+            return
+        db.execute(
+            "INSERT INTO tenants (slug, host, plan, in_repo) VALUES (?, ?, ?, 1)"
+            " ON CONFLICT (slug) DO UPDATE SET host = excluded.host, plan = excluded.plan,"
+            " in_repo = 1",
+            (slug, tenant.host, tenant.plan),
+        )
+        db.execute("DELETE FROM domains WHERE slug = ? AND in_repo = 1", (slug,))
+        db.executemany(
+            "INSERT OR REPLACE INTO domains (domain, slug, in_repo) VALUES (?, ?, 1)",
+            [(domain, slug) for domain in tenant.domains],
+        )
+
+    def sync_repo(
+        self, head: str, inventory: Inventory, tenants: Iterable[RepoTenant]
+    ) -> tuple[list[str], list[str]]:
+        """Make the queue's view of the branch match `head`; the slugs that arrived and left.
 
         Tenants added or removed by hand (a reviewer's own pull request) show up here, so
         intake refuses their slugs and counts them against their host's capacity.
+        Reservations of events still queued are kept.
         """
         with self.transaction() as db:
             db.execute("UPDATE tenants SET in_repo = 2 WHERE in_repo = 1")
+            arrived = []
             for tenant in tenants:
-                db.execute(
-                    "INSERT INTO tenants (slug, host, plan, in_repo) VALUES (?, ?, ?, 1)"
-                    " ON CONFLICT (slug) DO UPDATE SET host = excluded.host, plan = excluded.plan,"
-                    " in_repo = 1",
-                    (tenant.slug, tenant.host, tenant.plan),
-                )
-                db.execute("DELETE FROM domains WHERE slug = ?", (tenant.slug,))
-                db.executemany(
-                    "INSERT OR REPLACE INTO domains (domain, slug) VALUES (?, ?)",
-                    [(domain, tenant.slug) for domain in tenant.domains],
-                )
+                if self._scalar("SELECT in_repo FROM tenants WHERE slug = ?", tenant.slug) != 2:  # noqa: PLR2004
+                    arrived.append(tenant.slug)
+                self._set_on_branch(tenant.slug, tenant)
             gone = [row[0] for row in db.execute("SELECT slug FROM tenants WHERE in_repo = 2")]
-            db.executemany("DELETE FROM tenants WHERE slug = ?", [(slug,) for slug in gone])
-            db.executemany("DELETE FROM domains WHERE slug = ?", [(slug,) for slug in gone])
+            for slug in gone:
+                self._set_on_branch(slug, None)
             db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('inventory', ?), ('head', ?)",
                 (inventory.model_dump_json(by_alias=True), head),
             )
+            return arrived, gone
 
     def synced_head(self) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'head'").fetchone()
-        return None if row is None else str(row[0])
+        value = self._scalar("SELECT value FROM meta WHERE key = 'head'")
+        return None if value is None else str(value)

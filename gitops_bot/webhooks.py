@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from gitops_bot.appcontext import settings, store
-from gitops_bot.events import EVENT_MODELS, SignupEvent
+from gitops_bot.events import EVENT_MODELS, Event
 from gitops_bot.intake import Intake, error
 from gitops_bot.queue import Answer
 
@@ -129,7 +129,7 @@ def _bounded_body(limit: int) -> bytes:
     return body
 
 
-def parse_event(body: bytes) -> SignupEvent:
+def parse_event(body: bytes) -> Event:
     """The event a verified body carries, or Refused with the field at fault."""
     try:
         payload = json.loads(body)
@@ -166,7 +166,7 @@ def receive_event() -> Response:
     except Refused as refused:
         return _respond(refused.answer)
     intake = Intake(store=store(), settings=settings(), status_url=_status_url)
-    answer = intake.accept_signup(
+    answer = intake.accept(
         event_id=event_id, body_sha256=hashlib.sha256(body).hexdigest(), event=event
     )
     current_app.logger.info("event %s answered %d", event_id, answer.status)

@@ -1,4 +1,4 @@
-"""The writer: drains the queue into checked group commits on the state repo's branch."""
+"""The writer: drains the queue into checked commits, on the branch or on review branches."""
 
 from __future__ import annotations
 
@@ -6,30 +6,24 @@ import fcntl
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from gitops_bot.backends import BackendError, Snapshot, StateRepo
-from gitops_bot.checker import (
-    FileResult,
-    Problem,
-    Report,
-    check_file,
-    check_fleet,
-    is_tenant_path,
-    parse_inventory,
-)
+from gitops_bot.changes import Applied, Tree, apply_events, repo_tenant
+from gitops_bot.checker import FileResult, check_file, is_tenant_path, parse_inventory
 from gitops_bot.config import Settings
-from gitops_bot.inventory import INVENTORY_PATH, Inventory
-from gitops_bot.queue import QueuedEvent, RepoTenant, Store
-from gitops_bot.tenant import Tenant, tenant_path
+from gitops_bot.evaluation import LocalEvaluator
+from gitops_bot.inventory import INVENTORY_PATH
+from gitops_bot.lifecycle import status_on_landing
+from gitops_bot.messages import commit_message, merge_message, review_text
+from gitops_bot.queue import QueuedEvent, Store
+from gitops_bot.tenant import tenant_path
 
 log = logging.getLogger(__name__)
 
-TRAILER: Final = "Gitops-Event"
 # How long the writer waits after the state repo failed, doubling up to the maximum.
 _BACKOFF_START: Final = 0.5
 _BACKOFF_MAX: Final = 30.0
@@ -41,43 +35,48 @@ class BranchBroken(Exception):
     """The branch head itself fails the checker, so nothing may be committed on top of it."""
 
 
-@dataclass(frozen=True)
-class Tree:
-    """A branch head with every file already checked on its own."""
-
-    snapshot: Snapshot
-    inventory: Inventory | None
-    inventory_problems: tuple[Problem, ...]
-    results: Mapping[str, FileResult]
-
-    def check(self, changes: Mapping[str, FileResult | None]) -> Report:
-        """The checker's verdict on this tree with `changes` applied (None deletes)."""
-        results = {**self.results, **changes}
-        report = check_fleet((r for r in results.values() if r is not None), self.inventory)
-        report.problems[:0] = self.inventory_problems
-        return report
+def review_branch(slug: str) -> str:
+    return f"tenant/{slug}"
 
 
-def commit_message(events: Sequence[QueuedEvent], tenants: Mapping[str, Tenant]) -> str:
-    """A subject naming the tenants, a line per event, and a trailer per event id."""
-    slugs = sorted({event.slug for event in events})
-    shown = ", ".join(slugs[:5]) + (f" and {len(slugs) - 5} more" if len(slugs) > 5 else "")  # noqa: PLR2004
-    lines = [f"Add {len(slugs)} tenant{'s' if len(slugs) != 1 else ''}: {shown}", ""]
+def lanes(events: Sequence[QueuedEvent]) -> tuple[list[QueuedEvent], dict[str, list[QueuedEvent]]]:
+    """Split a batch into direct events and review events per slug, keeping each slug's order.
+
+    An event whose slug already has an earlier event in another lane waits for the next
+    round, so a tenant's events always apply in the order they were accepted.
+    """
+    direct: list[QueuedEvent] = []
+    reviews: dict[str, list[QueuedEvent]] = {}
+    lane_of: dict[str, str] = {}
     for event in events:
-        tenant = tenants[event.slug]
-        lines.append(f"- {event.type} {event.slug} (plan {tenant.plan}, host {tenant.host})")
-    lines.append("")
-    lines.extend(f"{TRAILER}: {event.id}" for event in events)
-    return "\n".join(lines) + "\n"
+        if event.op == "merge":
+            lane = f"merge:{event.slug}"
+        else:
+            lane = "direct" if event.delivery == "direct" else f"review:{event.slug}"
+        if lane_of.setdefault(event.slug, lane) != lane:
+            continue
+        if lane == "direct":
+            direct.append(event)
+        else:
+            reviews.setdefault(lane, []).append(event)
+    return direct, reviews
 
 
 class Writer:
-    """The only process that writes to the state repo's branch."""
+    """The only process that writes to the state repo."""
 
-    def __init__(self, *, store: Store, repo: StateRepo, settings: Settings) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        repo: StateRepo,
+        settings: Settings,
+        evaluator: LocalEvaluator | None = None,
+    ) -> None:
         self.store = store
         self.repo = repo
         self.settings = settings
+        self.evaluator = evaluator
         self.branch = settings.branch
         # Checking a file is a pure function of its path and bytes, so results are kept
         # per blob: a new head costs only the files that changed.
@@ -86,20 +85,30 @@ class Writer:
     # --- reading the branch -------------------------------------------------------------
 
     def head(self) -> Tree:
-        """The branch as it is now, checked, and synced into the queue's view."""
+        """The main branch as it is now, checked, and synced into the queue's view."""
         snapshot = self.repo.snapshot(self.branch) or self._seed()
         tree = self._tree(snapshot)
         if tree.inventory is not None and self.store.synced_head() != snapshot.sha:
-            self.store.sync_repo(
-                snapshot.sha,
-                tree.inventory,
-                (
-                    RepoTenant(r.tenant.slug, r.tenant.host, r.tenant.plan, r.tenant.domains)
-                    for r in tree.results.values()
-                    if r.tenant is not None
-                ),
-            )
+            arrived, gone = self.store.sync_repo(snapshot.sha, tree.inventory, tree.repo_tenants())
+            # A review merged elsewhere (on GitHub, or by hand) shows up as a tenant that
+            # arrived on the branch, or left it.
+            reviewed = [(slug, "merged") for slug in arrived] + [(slug, "deleted") for slug in gone]
+            with self.store.transaction():
+                for slug, status in reviewed:
+                    last = self.store.last_status(slug)
+                    if last == "pr_open":
+                        self.store.add_transition(slug, status, commit_sha=snapshot.sha)
+                    elif last is None and status == "merged":
+                        self._recover(slug)
         return tree
+
+    def _recover(self, slug: str) -> None:
+        """A tenant on the branch the queue has no record of (a lost database, or one added
+        by hand): its story starts at the commit that added its file."""
+        sha = self.repo.added_in(self.branch, tenant_path(slug))
+        self.store.add_transition(
+            slug, "committed", commit_sha=sha, reason="recovered from the state repo's history"
+        )
 
     def _seed(self) -> Snapshot:
         """Give an empty remote its first commit: tenants/ and nix/ from the seed directory."""
@@ -114,7 +123,7 @@ class Writer:
             raise BackendError(
                 f"cannot seed the state repo: {seed_dir / INVENTORY_PATH} is missing"
             )
-        sha = self.repo.commit(None, files, "Seed the state repo with tenants/ and nix/\n")
+        sha = self.repo.commit([], files, "Seed the state repo with tenants/ and nix/\n")
         if not self.repo.advance(self.branch, sha):
             log.info("another writer seeded %s first", self.branch)
         snapshot = self.repo.snapshot(self.branch)
@@ -151,32 +160,63 @@ class Writer:
         if not events:
             return 0
         tree = self.head()
-        if unsettled := self._settle_landed(events):
-            self._commit(tree, unsettled)
+        if not (base := tree.check({})).ok:
+            raise BranchBroken("; ".join(str(p) for p in base.problems[:5]))
+        direct, reviews = lanes(self._settle_landed(events))
+        if direct:
+            self._commit_direct(tree, direct)
+        for lane in reviews.values():
+            tree = self.head() if direct or lane is not next(iter(reviews.values())) else tree
+            if lane[0].op == "merge":
+                self._merge_review(tree, lane[0])
+            else:
+                self._commit_review(tree, lane)
         return len(events)
 
     def _settle_landed(self, events: list[QueuedEvent]) -> list[QueuedEvent]:
-        """Mark events whose commit reached the branch before a crash; return the rest."""
+        """Mark events whose commit landed before a crash; return the others."""
         remaining = []
         for event in events:
-            if event.attempt_sha and self.repo.contains(self.branch, event.attempt_sha):
-                log.info("event %s landed before a restart in %s", event.id, event.attempt_sha)
-                self.store.mark_done([event], event.attempt_sha, "committed", on_branch=True)
-            else:
+            if event.attempt_sha is None or not self._landed(event, event.attempt_sha):
                 remaining.append(event)
+                continue
+            log.info("event %s landed before a restart in %s", event.id, event.attempt_sha)
+            # The queue's view of the branch catches up at the next full sync.
+            self.store.mark_done([event], event.attempt_sha, self._status(event))
         return remaining
 
-    def _commit(self, tree: Tree, events: list[QueuedEvent]) -> None:
+    def _landed(self, event: QueuedEvent, sha: str) -> bool:
+        if event.delivery == "direct" or event.op == "merge":
+            return self.repo.contains(self.branch, sha)
+        branch = review_branch(event.slug)
+        self.repo.snapshot(branch)  # contains() looks at the last fetch
+        return self.repo.contains(branch, sha)
+
+    @staticmethod
+    def _status(event: QueuedEvent) -> str:
+        return status_on_landing(event.type, delivery=event.delivery, op=event.op)
+
+    def _settle(self, tree: Tree, applied: Applied) -> None:
+        for event, reason in applied.failed:
+            log.warning("event %s failed: %s", event.id, reason)
+            self.store.mark_failed(event, reason)
+        if applied.already:
+            self.store.mark_done(applied.already, tree.snapshot.sha, self._status)
+
+    def _commit_direct(self, tree: Tree, events: list[QueuedEvent]) -> None:
+        """One commit on the branch for all `events`; rebuilt on the new head if it moved."""
         for attempt in range(1, self.settings.push_attempts + 1):
-            changes, tenants, events = self._apply(tree, events)
+            applied = apply_events(tree, events, branch=self.branch)
+            self._settle(tree, applied)
+            events = applied.kept
             if not events:
                 return
-            message = commit_message(events, tenants)
-            sha = self.repo.commit(tree.snapshot.sha, changes, message)
+            message = commit_message(events, applied.results)
+            sha = self.repo.commit([tree.snapshot.sha], applied.changes, message)
             # Write-ahead: if we die after the push, a restart finds this sha on the branch.
             self.store.record_attempt(events, sha)
             if self.repo.advance(self.branch, sha):
-                self.store.mark_done(events, sha, "committed", on_branch=True)
+                self.store.mark_done(events, sha, self._status, landed=applied.landed())
                 log.info("committed %d events in %s", len(events), sha[:12])
                 return
             log.info("branch %s moved (attempt %d); rebuilding the batch", self.branch, attempt)
@@ -185,51 +225,76 @@ class Writer:
             "gave up after %d attempts; the events stay queued", self.settings.push_attempts
         )
 
-    def _apply(
-        self, tree: Tree, events: list[QueuedEvent]
-    ) -> tuple[dict[str, bytes | None], dict[str, Tenant], list[QueuedEvent]]:
-        """The changes `events` make to `tree`, after dropping the events the checker refuses.
+    def _commit_review(self, tree: Tree, events: list[QueuedEvent]) -> None:
+        """Commit one tenant's events to its review branch and open or update its review.
 
-        Problems already on the branch stop the writer (BranchBroken); problems the batch
-        brings fail the events that brought them, and the rest is checked again.
+        The events apply to the tenant's file as the review branch has it, but are
+        checked against the main branch plus that file: what a merge will produce.
         """
-        if not (base := tree.check({})).ok:
-            raise BranchBroken("; ".join(str(p) for p in base.problems[:5]))
-        kept: list[QueuedEvent] = []
-        for event in events:
-            path = tenant_path(event.slug)
-            existing = tree.results.get(path)
-            if existing is None:
-                kept.append(event)
-            elif existing.tenant is not None and existing.tenant.origin == event.id:
-                # Already there (the push won before a crash wiped the attempt).
-                self.store.mark_done([event], tree.snapshot.sha, "committed", on_branch=True)
-            else:
-                self.store.mark_failed(event, f"{path} exists on {self.branch} already")
-        while True:
-            checked = {
-                tenant_path(e.slug): check_file(tenant_path(e.slug), (e.content or "").encode())
-                for e in kept
-            }
-            report = tree.check(checked)
-            refused = {problem.file: problem for problem in reversed(report.problems)}
-            if not refused:
-                break
-            still = []
-            for event in kept:
-                if (problem := refused.get(tenant_path(event.slug))) is not None:
-                    log.warning("event %s refused by the checker: %s", event.id, problem)
-                    self.store.mark_failed(event, str(problem))
-                else:
-                    still.append(event)
-            if len(still) == len(kept):
-                raise BranchBroken("; ".join(str(p) for p in report.problems[:5]))
-            kept = still
-        changes: dict[str, bytes | None] = {
-            path: result.text.encode() for path, result in checked.items()
-        }
-        tenants = {r.tenant.slug: r.tenant for r in checked.values() if r.tenant is not None}
-        return changes, tenants, kept
+        slug = events[0].slug
+        branch, path = review_branch(slug), tenant_path(slug)
+        for _attempt in range(self.settings.push_attempts):
+            review_head = self.repo.snapshot(branch)
+            base = tree
+            if review_head is not None:
+                base = Tree(
+                    snapshot=tree.snapshot,
+                    inventory=tree.inventory,
+                    inventory_problems=tree.inventory_problems,
+                    results={**tree.results, **self._file_on(review_head, path)},
+                )
+            applied = apply_events(base, events, branch=branch)
+            self._settle(tree, applied)
+            events = applied.kept
+            if not events:
+                return
+            parent = review_head.sha if review_head is not None else tree.snapshot.sha
+            sha = self.repo.commit(
+                [parent], applied.changes, commit_message(events, applied.results)
+            )
+            self.store.record_attempt(events, sha)
+            if self.repo.advance(branch, sha):
+                review = review_text(branch, events, applied.results, tree)
+                url = self.repo.open_review(review)
+                self.store.mark_done(events, sha, self._status, url=url or branch)
+                log.info("opened review %s for %s", url or branch, slug)
+                return
+        log.warning("review branch %s kept moving; the events stay queued", branch)
+
+    def _file_on(self, snapshot: Snapshot, path: str) -> dict[str, FileResult | None]:
+        blob = snapshot.files.get(path)
+        if blob is None:
+            return {path: None}
+        return {path: check_file(path, self.repo.read_blobs([blob])[blob])}
+
+    def _merge_review(self, tree: Tree, event: QueuedEvent) -> None:
+        """Merge a tenant's review branch into the main branch, after checking the result.
+
+        This is the local backend's stand-in for a reviewer pressing "merge".
+        """
+        branch, path = review_branch(event.slug), tenant_path(event.slug)
+        for _attempt in range(self.settings.push_attempts):
+            review_head = self.repo.snapshot(branch)
+            if review_head is None:
+                self.store.mark_failed(event, f"there is no review branch {branch}")
+                return
+            change = self._file_on(review_head, path)
+            if not (report := tree.check(change)).ok:
+                self.store.mark_failed(event, "; ".join(str(p) for p in report.problems[:5]))
+                return
+            merged = change[path]
+            changes = {path: None if merged is None else merged.text.encode()}
+            message = merge_message(branch, event)
+            sha = self.repo.commit([tree.snapshot.sha, review_head.sha], changes, message)
+            self.store.record_attempt([event], sha)
+            if self.repo.advance(self.branch, sha):
+                self.repo.delete_branch(branch)
+                tenant = None if merged is None or merged.tenant is None else merged.tenant
+                landed = {event.slug: None if tenant is None else repo_tenant(tenant)}
+                status = "deleted" if merged is None else "merged"
+                self.store.mark_done([event], sha, status, landed=landed)
+                return
+            tree = self.head()
 
     def run(self, stop: threading.Event) -> None:
         """Drain the queue until `stop` is set, backing off while the state repo fails."""
@@ -242,6 +307,8 @@ class Writer:
                     self.head()
                     last_read = time.monotonic()
                 settled = self.drain_once()
+                if self.evaluator is not None and (head := self.store.synced_head()):
+                    self.evaluator.run(self.store, head)
             except (BackendError, BranchBroken) as problem:
                 log.error("writer paused for %.1fs: %s", backoff, problem)  # noqa: TRY400
                 stop.wait(backoff)

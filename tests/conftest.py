@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from github import Github
 
 from fake_engine import FakeEngine
+from fakegithub import FakeGitHub
 from gitops_bot.app import create_app
 from gitops_bot.config import Settings
 from gitops_bot.gitrepo import ISOLATED_ENV
@@ -39,11 +41,10 @@ def isolated_git(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def seed_dir(tmp_path: Path) -> Path:
-    """A copy of this repo's tenants/ and nix/inventory.json, for tests to change freely."""
+    """A copy of this repo's tenants/ and nix/, for tests to change freely."""
     seed = tmp_path / "seed"
     shutil.copytree(ROOT / "tenants", seed / "tenants")
-    (seed / "nix").mkdir()
-    shutil.copy(ROOT / "nix" / "inventory.json", seed / "nix" / "inventory.json")
+    shutil.copytree(ROOT / "nix", seed / "nix", ignore=shutil.ignore_patterns("tests"))
     return seed
 
 
@@ -86,6 +87,22 @@ def app(settings: Settings, state_repo: Path) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def fake_github(tmp_path: Path) -> Iterator[FakeGitHub]:
+    """A fake GitHub on a real 127.0.0.1 port, backed by a real bare repo."""
+    with FakeGitHub(tmp_path / "github", owner="acme-ops", repo="fleet-state") as gh:
+        gh.seed({"tenants/acme.json": b'{"slug": "acme"}\n', "nix/inventory.json": b"{}\n"})
+        yield gh
+
+
+@pytest.fixture
+def github_client(fake_github: FakeGitHub) -> Iterator[Github]:
+    """PyGithub without retries or pacing, so each answer of the fake is seen raw and fast."""
+    client = fake_github.client()
+    yield client
+    client.close()
 
 
 @pytest.fixture

@@ -72,5 +72,5 @@ def deploy_once(state: Clone, engine: FakeEngine, capsys: pytest.CaptureFixture[
 
 
 def remote_markers(state: Clone) -> dict[str, str]:
-    refs = gitrepo.refs(gitrepo.open_repo(state.remote), "refs/tags/deployed/")
+    refs = gitrepo.refs(state.remote, "refs/tags/deployed/")
     return {name.removeprefix("refs/tags/deployed/"): sha for name, sha in refs.items()}

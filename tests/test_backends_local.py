@@ -26,7 +26,7 @@ def test_missing_branch_is_none(remote: Path, tmp_path: Path) -> None:
 def test_commit_advance_snapshot_round_trip(remote: Path, tmp_path: Path) -> None:
     repo = LocalGitRepo(str(remote), tmp_path / "clone.git")
     root = repo.commit(
-        None, {"tenants/a.json": b"a\n", "nix/x.nix": b"{}\n", "README": b"r"}, "root\n"
+        [], {"tenants/a.json": b"a\n", "nix/x.nix": b"{}\n", "README": b"r"}, "root\n"
     )
     assert repo.advance("main", root)
     snap = repo.snapshot("main")
@@ -34,7 +34,7 @@ def test_commit_advance_snapshot_round_trip(remote: Path, tmp_path: Path) -> Non
     assert snap.sha == root
     assert set(snap.files) == {"tenants/a.json", "nix/x.nix"}  # only what the bot reads
     assert repo.read_blobs([snap.files["tenants/a.json"]]) == {snap.files["tenants/a.json"]: b"a\n"}
-    child = repo.commit(root, {"tenants/a.json": None, "tenants/b.json": b"b\n"}, "swap\n")
+    child = repo.commit([root], {"tenants/a.json": None, "tenants/b.json": b"b\n"}, "swap\n")
     assert repo.advance("main", child)
     assert git(remote, "ls-tree", "-r", "--name-only", "main").split() == [
         "README",
@@ -50,12 +50,12 @@ def test_commit_advance_snapshot_round_trip(remote: Path, tmp_path: Path) -> Non
 def test_non_fast_forward_is_refused_not_forced(remote: Path, tmp_path: Path) -> None:
     ours = LocalGitRepo(str(remote), tmp_path / "ours.git")
     theirs = LocalGitRepo(str(remote), tmp_path / "theirs.git")
-    root = ours.commit(None, {"tenants/a.json": b"a\n"}, "root\n")
+    root = ours.commit([], {"tenants/a.json": b"a\n"}, "root\n")
     assert ours.advance("main", root)
-    mine = ours.commit(root, {"tenants/b.json": b"b\n"}, "mine\n")
+    mine = ours.commit([root], {"tenants/b.json": b"b\n"}, "mine\n")
     theirs_head = theirs.snapshot("main")
     assert theirs_head is not None
-    assert theirs.advance("main", theirs.commit(root, {"tenants/c.json": b"c\n"}, "theirs\n"))
+    assert theirs.advance("main", theirs.commit([root], {"tenants/c.json": b"c\n"}, "theirs\n"))
     assert ours.advance("main", mine) is False
     assert "tenants/c.json" in git(remote, "ls-tree", "-r", "--name-only", "main")
     assert ours.contains("main", root)

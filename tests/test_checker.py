@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,66 @@ def test_fmt_rewrites_to_canonical(checkout: Path, capsys: pytest.CaptureFixture
     assert path.read_text() == canonical
     assert main(["fmt", str(checkout), "--check"]) == 0
     capsys.readouterr()
+
+
+@pytest.fixture
+def repo_checkout(checkout: Path) -> Path:
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "base"]):
+        subprocess.run(["git", "-C", str(checkout), *args], check=True)
+    return checkout
+
+
+def commit_all(root: Path, message: str) -> None:
+    subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(root), "commit", "-qm", message], check=True)
+
+
+def test_base_refuses_changes_to_immutable_fields(
+    repo_checkout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(repo_checkout, "acme", origin="msg_forged", createdAt="2020-01-01T00:00:00Z")
+    commit_all(repo_checkout, "rewrite history")
+    assert main(["check", str(repo_checkout)]) == 0  # each file is fine on its own
+    assert main(["check", str(repo_checkout), "--base", "HEAD~1"]) == 1
+    out = capsys.readouterr().out
+    assert "tenants/acme.json:3: createdAt: cannot change once set" in out
+    assert "origin: cannot change once set" in out
+
+
+def test_base_refuses_an_unmarked_host_move(
+    repo_checkout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(repo_checkout, "acme", host="web-2")
+    commit_all(repo_checkout, "move acme")
+    assert main(["check", str(repo_checkout), "--base", "HEAD~1", "--format", "github"]) == 1
+    assert "host::moved from web-1 to web-2" in capsys.readouterr().out
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo_checkout),
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "Move acme\n\nGitops-Migration: acme",
+        ],
+        check=True,
+    )
+    assert main(["check", str(repo_checkout), "--base", "HEAD~2"]) == 0
+
+
+def test_base_accepts_new_deleted_and_mutable_changes(repo_checkout: Path) -> None:
+    edit(repo_checkout, "acme", plan="free", state="suspended", domains=["www.acme.example"])
+    (repo_checkout / "tenants/globex.json").unlink()
+    shutil.copy(repo_checkout / "tenants/initech.json", repo_checkout / "tenants/newco.json")
+    edit(repo_checkout, "newco", slug="newco", domains=[], origin="msg_new")
+    assert main(["check", str(repo_checkout), "--base", "HEAD"]) == 0
+
+
+def test_base_that_is_not_a_revision(
+    repo_checkout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", str(repo_checkout), "--base", "no-such-rev"]) == 2
+    assert main(["check", str(repo_checkout), "--base=--upload-pack=evil"]) == 2
+    assert "not a revision" in capsys.readouterr().err

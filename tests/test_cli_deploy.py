@@ -192,7 +192,7 @@ def test_a_failed_deploy_moves_nothing_and_the_next_run_retries_its_hosts(
     assert "next run deploys web-2 again" in err
     assert "deployed web-2" not in out
     assert remote_markers(state) == dict.fromkeys(HOSTS, deployed)
-    local = gitrepo.refs(gitrepo.open_repo(state.path), "refs/tags/deployed/")
+    local = gitrepo.refs(state.path, "refs/tags/deployed/")
     assert set(local.values()) == {deployed}
 
     fake_engine.succeed()
@@ -241,7 +241,7 @@ def test_markers_come_from_the_remote_when_pushing_them(
     # Another machine deployed web-2 at a later commit, and a stale local tag says otherwise.
     state.write("tenants/charlie.json", tenant("charlie", "web-2"))
     head = state.commit("add charlie")
-    other = gitrepo.open_repo(Clone(tmp_path / "other", state.remote).path)
+    other = Clone(tmp_path / "other", state.remote).path
     ref = "refs/tags/deployed/web-2"
     gitrepo.push_refs(other, "origin", {ref: (deployed, head)}, token=None)
 
@@ -259,7 +259,7 @@ def test_without_push_markers_the_tags_stay_local(
 
     assert code == 0
     assert remote_markers(state) == {}
-    local = gitrepo.refs(gitrepo.open_repo(state.path), "refs/tags/deployed/")
+    local = gitrepo.refs(state.path, "refs/tags/deployed/")
     assert len(local) == len(HOSTS)
     assert capsys.readouterr().out
 
@@ -298,7 +298,7 @@ def test_refuses_a_revision_or_inventory_it_cannot_read(
 ) -> None:
     code, _, err = deploy(state, capsys, "--rev", "no-such-rev")
     assert code == 1
-    assert "not a revision: 'no-such-rev'" in err
+    assert "not a revision of" in err
 
     state.write("nix/inventory.json", {"hosts": {}})
     state.commit("break the inventory")

@@ -52,7 +52,17 @@ def test_demo_mode_generates_secrets_once_and_shares_them(tmp_path: Path) -> Non
 
 
 def test_policy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GITOPS_BOT_POLICY", '{"enterprise": "pr"}')
+    monkeypatch.setenv(
+        "GITOPS_BOT_POLICY", '{"plans": {"enterprise": "pr"}, "events": {"tenant.update": "pr"}}'
+    )
     settings = Settings()
-    assert settings.delivery_for("enterprise") == "pr"
-    assert settings.delivery_for("free") == "direct"
+    assert settings.delivery_for("tenant.signup", "enterprise") == "pr"
+    assert settings.delivery_for("tenant.signup", "free") == "direct"
+    assert settings.delivery_for("tenant.update", "free") == "pr"
+    assert settings.delivery_for("tenant.delete", "free") == "pr"  # always reviewed
+
+
+def test_malformed_policy_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITOPS_BOT_POLICY", '{"plans": {"enterprise": "maybe"}}')
+    with pytest.raises(ValueError, match=r"plans\.enterprise"):
+        Settings()

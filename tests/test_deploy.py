@@ -17,8 +17,6 @@ from helpers import Clone
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import git
-
     from fake_engine import FakeEngine
 
 
@@ -32,9 +30,9 @@ def deployed(state: Clone, fake_engine: FakeEngine, capsys: pytest.CaptureFixtur
     return fleet.deploy_once(state, fake_engine, capsys)
 
 
-def prepare(state: Clone) -> tuple[git.Repo, deploy_module.Selection, dict[str, str]]:
+def prepare(state: Clone) -> tuple[Path, deploy_module.Selection, dict[str, str]]:
     """What the CLI reads before deploying: the remote's markers and the hosts to deploy."""
-    repo = gitrepo.open_repo(state.path)
+    repo = state.path
     markers.fetch(repo, "origin", token=None)
     current = markers.read(repo)
     head = state.git("rev-parse", "HEAD")
@@ -49,7 +47,7 @@ def apply(state: Clone, api: RecordingDeployments, **overrides: Any) -> list[str
 
 def run_apply(
     state: Clone,
-    repo: git.Repo,
+    repo: Path,
     selection: deploy_module.Selection,
     api: RecordingDeployments,
     **overrides: Any,
@@ -121,7 +119,7 @@ def test_a_marker_moved_meanwhile_is_not_overwritten(
     state.commit("suspend charlie")
     repo, selection, current = prepare(state)
     # Another machine deploys web-2 at `middle` after this run read the markers.
-    other = gitrepo.open_repo(Clone(tmp_path / "other", state.remote).path)
+    other = Clone(tmp_path / "other", state.remote).path
     gitrepo.push_refs(other, "origin", {markers.ref("web-2"): (deployed, middle)}, token=None)
     api = RecordingDeployments()
 

@@ -13,8 +13,6 @@ from helpers import Clone
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import git
-
 
 @pytest.fixture
 def remote(tmp_path: Path) -> Path:
@@ -29,11 +27,11 @@ def clone(tmp_path: Path, remote: Path) -> Clone:
 
 
 @pytest.fixture
-def repo(clone: Clone) -> git.Repo:
-    return gitrepo.open_repo(clone.path)
+def repo(clone: Clone) -> Path:
+    return clone.path
 
 
-def test_changed_paths_compare_trees_and_split_renames(clone: Clone, repo: git.Repo) -> None:
+def test_changed_paths_compare_trees_and_split_renames(clone: Clone, repo: Path) -> None:
     clone.write("tenants/acme.json", "{}\n")
     clone.write("README.md", "hello\n")
     first = clone.commit("first")
@@ -49,26 +47,18 @@ def test_changed_paths_compare_trees_and_split_renames(clone: Clone, repo: git.R
     assert gitrepo.changed_paths(repo, second, second) == ()
 
 
-def test_read_file_at_a_commit(clone: Clone, repo: git.Repo) -> None:
-    clone.write("nix/inventory.json", '{"a": 1}\n')
-    first = clone.commit("first")
-    clone.write("nix/inventory.json", '{"a": 2}\n')
-    clone.commit("second")
-
-    assert gitrepo.read_file(repo, first, "nix/inventory.json") == b'{"a": 1}\n'
-    assert gitrepo.read_file(repo, "HEAD", "nix/inventory.json") == b'{"a": 2}\n'
-    assert gitrepo.read_file(repo, first, "nix/missing.json") is None
-    assert gitrepo.read_file(repo, first, "nix") is None  # a folder is not a file
-
-
-def test_resolve_names_commits_and_refuses_options(clone: Clone, repo: git.Repo) -> None:
+def test_resolve_names_commits_and_refuses_options(clone: Clone, repo: Path) -> None:
     sha = clone.commit("first")
     assert gitrepo.resolve(repo, "HEAD") == sha
-    assert gitrepo.resolve(repo, "no-such-branch") is None
-    assert gitrepo.resolve(repo, "--all") is None
+    assert gitrepo.has_commit(repo, sha)
+    assert not gitrepo.has_commit(repo, "0" * 40)
+    with pytest.raises(gitrepo.GitError):
+        gitrepo.resolve(repo, "no-such-branch")
+    with pytest.raises(gitrepo.GitError, match="not a revision"):
+        gitrepo.resolve(repo, "--all")
 
 
-def test_update_ref_moves_only_from_the_value_read(clone: Clone, repo: git.Repo) -> None:
+def test_update_ref_moves_only_from_the_value_read(clone: Clone, repo: Path) -> None:
     first = clone.commit("first")
     second = clone.commit("second")
     ref = "refs/tags/deployed/web-1"
@@ -81,17 +71,17 @@ def test_update_ref_moves_only_from_the_value_read(clone: Clone, repo: git.Repo)
     assert gitrepo.refs(repo, "refs/tags/deployed/") == {ref: second}
 
 
-def test_refs_peel_annotated_tags(clone: Clone, repo: git.Repo) -> None:
+def test_refs_peel_annotated_tags(clone: Clone, repo: Path) -> None:
     sha = clone.commit("first")
     clone.git("tag", "-a", "-m", "annotated", "deployed/web-2", sha)
     assert gitrepo.refs(repo, "refs/tags/deployed/") == {"refs/tags/deployed/web-2": sha}
 
 
-def test_push_refs_is_atomic_and_leased(clone: Clone, repo: git.Repo, remote: Path) -> None:
+def test_push_refs_is_atomic_and_leased(clone: Clone, repo: Path, remote: Path) -> None:
     first = clone.commit("first")
     second = clone.commit("second")
     one, two = "refs/tags/deployed/web-1", "refs/tags/deployed/web-2"
-    remote_repo = gitrepo.open_repo(remote)
+    remote_repo = remote
 
     gitrepo.push_refs(repo, "origin", {one: (None, first), two: (None, first)}, token=None)
     gitrepo.push_refs(repo, "origin", {one: (first, second)}, token=None)
@@ -105,10 +95,10 @@ def test_push_refs_is_atomic_and_leased(clone: Clone, repo: git.Repo, remote: Pa
     assert gitrepo.refs(remote_repo, "refs/tags/") == {one: second, two: first}
 
 
-def test_fetch_refs_mirrors_the_remote(clone: Clone, repo: git.Repo, tmp_path: Path) -> None:
+def test_fetch_refs_mirrors_the_remote(clone: Clone, repo: Path, tmp_path: Path) -> None:
     first = clone.commit("first")
     second = clone.commit("second")
-    other = gitrepo.open_repo(Clone(tmp_path / "other", clone.remote).path)
+    other = Clone(tmp_path / "other", clone.remote).path
     gitrepo.update_ref(repo, "refs/tags/deployed/stale", first, old=None)
     gitrepo.push_refs(other, "origin", {"refs/tags/deployed/web-1": (None, second)}, token=None)
 
@@ -118,7 +108,7 @@ def test_fetch_refs_mirrors_the_remote(clone: Clone, repo: git.Repo, tmp_path: P
 
 
 def test_the_token_reaches_git_through_its_environment_only(
-    clone: Clone, repo: git.Repo, remote: Path
+    clone: Clone, repo: Path, remote: Path
 ) -> None:
     env = gitrepo.credential_env("ghs_secret-token")
     clone.git("config", "credential.helper", "store")  # a helper of the repo's own is dropped

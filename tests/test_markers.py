@@ -21,7 +21,7 @@ def clone(tmp_path: Path) -> Clone:
 
 
 def test_record_locally_then_read_back(clone: Clone) -> None:
-    repo = gitrepo.open_repo(clone.path)
+    repo = clone.path
     first, second = clone.commit("first"), clone.commit("second")
 
     markers.record(
@@ -32,11 +32,11 @@ def test_record_locally_then_read_back(clone: Clone) -> None:
     )
 
     assert markers.read(repo) == {"web-1": first, "web-2": second}
-    assert gitrepo.refs(gitrepo.open_repo(clone.remote), "refs/tags/") == {}
+    assert gitrepo.refs(clone.remote, "refs/tags/") == {}
 
 
 def test_recording_the_commit_a_host_already_has_changes_nothing(clone: Clone) -> None:
-    repo = gitrepo.open_repo(clone.path)
+    repo = clone.path
     first = clone.commit("first")
     markers.record(repo, hosts=["web-1"], commit=first, previous={}, remote="origin", token=None)
 
@@ -48,7 +48,7 @@ def test_recording_the_commit_a_host_already_has_changes_nothing(clone: Clone) -
 
 
 def test_a_refused_push_leaves_the_local_markers_alone(clone: Clone) -> None:
-    repo = gitrepo.open_repo(clone.path)
+    repo = clone.path
     first, second = clone.commit("first"), clone.commit("second")
     markers.record(repo, hosts=["web-1"], commit=first, previous={}, remote="origin", token=None)
 

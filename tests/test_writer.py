@@ -16,8 +16,9 @@ from flask.testing import FlaskClient
 
 from gitops_bot.backends.local import LocalGitRepo
 from gitops_bot.config import Settings
+from gitops_bot.messages import TRAILER
 from gitops_bot.queue import Store
-from gitops_bot.writer import TRAILER, BranchBroken, Writer
+from gitops_bot.writer import BranchBroken, Writer
 from helpers import git, post_event, repo_for, signup, tenant_files
 
 
@@ -91,13 +92,13 @@ def test_push_race_against_another_writer(
     real_commit = writer.repo.commit
     raced = []
 
-    def commit_then_get_overtaken(parent: str | None, changes, message):  # type: ignore[no-untyped-def]
-        sha = real_commit(parent, changes, message)
+    def commit_then_get_overtaken(parents, changes, message):  # type: ignore[no-untyped-def]
+        sha = real_commit(parents, changes, message)
         if not raced:
             head = other.snapshot("main")
             assert head is not None
             theirs = other.commit(
-                head.sha, {"tenants/README.md": b"hand-written note\n"}, "Add a note\n"
+                [head.sha], {"tenants/README.md": b"hand-written note\n"}, "Add a note\n"
             )
             assert other.advance("main", theirs)
             raced.append(theirs)
@@ -132,7 +133,7 @@ def test_slug_taken_by_a_hand_merged_change_fails_only_that_event(
     other.advance(
         "main",
         other.commit(
-            head.sha,
+            [head.sha],
             {"tenants/sniped.json": canonical_json(theirs).encode()},
             "Add sniped by hand\n",
         ),
@@ -166,7 +167,7 @@ def test_checker_refusal_fails_the_event_and_commits_the_rest(
     other.advance(
         "main",
         other.commit(
-            head.sha, {"tenants/globex.json": canonical_json(globex).encode()}, "Globex domain\n"
+            [head.sha], {"tenants/globex.json": canonical_json(globex).encode()}, "Globex domain\n"
         ),
     )
     writer.drain_once()
@@ -187,7 +188,7 @@ def test_broken_branch_stops_the_writer(
     other = LocalGitRepo(settings.remote_url, tmp_path / "other.git")
     head = other.snapshot("main")
     assert head is not None
-    other.advance("main", other.commit(head.sha, {"tenants/broken.json": b"{not json"}, "Oops\n"))
+    other.advance("main", other.commit([head.sha], {"tenants/broken.json": b"{not json"}, "Oops\n"))
     with pytest.raises(BranchBroken, match=r"broken\.json"):
         writer.drain_once()
     assert store.pending_count() == 1  # nothing lost, nothing committed on a broken tree
@@ -274,3 +275,38 @@ def test_kill_9_mid_batch_then_restart_commits_each_event_once(
     )
     # The kills did land inside the push at least once: a restart found its commit there.
     assert b"landed before a restart" in (settings.state_dir / "worker.log").read_bytes()
+
+
+def test_status_is_recovered_from_git_when_the_database_is_lost(
+    client: FlaskClient, writer: Writer, settings: Settings, state_repo: Path
+) -> None:
+    post_event(client, signup("survivor"))
+    writer.drain_once()
+    added_in = git(state_repo, "log", "-1", "--format=%H", "main").strip()
+    fresh = settings.model_copy(update={"database": settings.state_dir / "replacement.sqlite3"})
+    with Store(fresh.database_path) as store:
+        store.migrate()
+        Writer(store=store, repo=repo_for(fresh), settings=fresh).head()
+        recovered = store.transitions("survivor")
+        assert [t["status"] for t in recovered] == ["committed"]
+        assert recovered[0]["commit_sha"] == added_in
+        assert store.slug_taken("survivor")
+
+
+def test_local_mode_goes_no_further_than_evaluated(
+    client: FlaskClient, writer: Writer, settings: Settings, store: Store
+) -> None:
+    from gitops_bot.evaluation import LocalEvaluator  # noqa: PLC0415
+
+    post_event(client, signup("evaluated-one"))
+    writer.drain_once()
+    head = store.synced_head()
+    assert head is not None
+    assert LocalEvaluator(settings.writer_clone).run(store, head) >= 1
+    assert [t["status"] for t in store.transitions("evaluated-one")] == [
+        "accepted",
+        "committed",
+        "evaluated",
+    ]
+    # Nothing deploys locally, so nothing ever claims "live".
+    assert "live" not in {t["status"] for t in store.transitions("evaluated-one")}

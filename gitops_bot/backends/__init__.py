@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -18,6 +18,16 @@ class Snapshot:
     files: Mapping[str, str]
 
 
+@dataclass(frozen=True)
+class Review:
+    """A change waiting for a reviewer: a branch, and where people review it."""
+
+    branch: str
+    title: str
+    body: str
+    url: str | None = None
+
+
 class BackendError(Exception):
     """The state repo could not be read or written; the writer retries later."""
 
@@ -29,8 +39,10 @@ class StateRepo(Protocol):
 
     def read_blobs(self, blob_ids: Collection[str]) -> dict[str, bytes]: ...
 
-    def commit(self, parent: str | None, changes: Mapping[str, bytes | None], message: str) -> str:
-        """A commit on top of `parent` (None: a root commit) with `changes` (None deletes).
+    def commit(
+        self, parents: Sequence[str], changes: Mapping[str, bytes | None], message: str
+    ) -> str:
+        """A commit with the first parent's tree plus `changes` (None deletes a path).
 
         The commit is on no branch yet; `advance` puts it there.
         """
@@ -46,6 +58,16 @@ class StateRepo(Protocol):
 
     def contains(self, branch: str, sha: str) -> bool:
         """Whether `sha` is reachable from the head of `branch` (as last fetched)."""
+        ...
+
+    def delete_branch(self, branch: str) -> None: ...
+
+    def added_in(self, branch: str, path: str) -> str | None:
+        """The commit on `branch` (following first parents) that added `path`, if known."""
+        ...
+
+    def open_review(self, review: Review) -> str | None:
+        """Open (or update, if one is open) the review of `review.branch`; its URL if any."""
         ...
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from io import BytesIO
 from pathlib import Path
 from typing import Final
@@ -11,7 +11,7 @@ from typing import Final
 import git
 from gitdb.base import IStream
 
-from gitops_bot.backends import BackendError, Snapshot
+from gitops_bot.backends import BackendError, Review, Snapshot
 from gitops_bot.gitrepo import init_bare, open_repo
 
 # What the bot reads of a tree; everything else in the repo is carried over untouched.
@@ -83,7 +83,9 @@ class LocalGitRepo:
         stored = self.repo.odb.store(IStream(b"blob", len(content), BytesIO(content)))
         return stored.hexsha.decode() if isinstance(stored.hexsha, bytes) else str(stored.hexsha)
 
-    def commit(self, parent: str | None, changes: Mapping[str, bytes | None], message: str) -> str:
+    def commit(
+        self, parents: Sequence[str], changes: Mapping[str, bytes | None], message: str
+    ) -> str:
         lines = []
         for path, content in sorted(changes.items()):
             if content is None:
@@ -93,8 +95,8 @@ class LocalGitRepo:
         with tempfile.TemporaryDirectory(prefix="gitops-bot-index-") as scratch:
             index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
             with self.repo.git.custom_environment(**index):
-                if parent is not None:
-                    self._git("read-tree", parent)
+                if parents:
+                    self._git("read-tree", parents[0])
                 self._git(
                     "update-index",
                     "--add",
@@ -103,8 +105,8 @@ class LocalGitRepo:
                     stdin="\n".join(lines) + "\n",
                 )
                 tree = self._git("write-tree")
-                parents = ["-p", parent] if parent is not None else []
-                return self._git("commit-tree", tree, *parents, "-F", "-", stdin=message)
+                parent_args = [arg for parent in parents for arg in ("-p", parent)]
+                return self._git("commit-tree", tree, *parent_args, "-F", "-", stdin=message)
 
     def advance(self, branch: str, new: str) -> bool:
         status, stdout, stderr = self.repo.git.execute(
@@ -118,6 +120,33 @@ class LocalGitRepo:
         if any(line.startswith("!") for line in str(stdout).splitlines()):
             return False  # rejected as not a fast-forward: the branch moved
         raise BackendError(f"git push failed: {str(stderr).strip()[:500]}")
+
+    def delete_branch(self, branch: str) -> None:
+        status, _, stderr = self.repo.git.execute(
+            ["git", "push", "--porcelain", "origin", f":refs/heads/{branch}"],
+            with_extended_output=True,
+            with_exceptions=False,
+        )
+        if status != 0 and "remote ref does not exist" not in str(stderr):
+            raise BackendError(f"git push failed: {str(stderr).strip()[:500]}")
+
+    def open_review(self, review: Review) -> str | None:
+        # Plain git has no pull requests: the pushed branch is the review, and
+        # `gitops-bot approve SLUG` merges it.
+        del review
+        return None
+
+    def added_in(self, branch: str, path: str) -> str | None:
+        log = self._git(
+            "log",
+            "--first-parent",
+            "--diff-filter=A",
+            "--format=%H",
+            self._remote_ref(branch),
+            "--",
+            path,
+        )
+        return log.split()[-1] if log.strip() else None
 
     def contains(self, branch: str, sha: str) -> bool:
         status, _, _ = self.repo.git.execute(

@@ -8,6 +8,10 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 
+from pydantic import ValidationError
+
+from gitops_bot.config import ConfigError
+
 # Each module defines add_parser(subparsers); the parser it adds sets `func` to its runner.
 # Runners import their heavy dependencies themselves, so `check` does not pay for Flask.
 SUBCOMMANDS = (
@@ -18,6 +22,8 @@ SUBCOMMANDS = (
     "schema",
     "send_signup",
     "tenants",
+    "approve",
+    "history",
     "plan",
     "deploy",
 )
@@ -43,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except (ConfigError, ValidationError) as problem:
+        # A bad setting deserves a sentence, not a traceback.
+        print(f"gitops-bot {args.command}: configuration error: {problem}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -16,6 +16,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("path", nargs="?", type=Path, default=Path(), help="repo root (default: .)")
     parser.add_argument("--format", choices=("text", "json", "github"), default="text")
+    parser.add_argument(
+        "--base",
+        metavar="REV",
+        help="also refuse changes since REV to fields that never change, and unmarked host moves",
+    )
     parser.set_defaults(func=run)
 
 
@@ -51,7 +56,17 @@ def run(args: argparse.Namespace) -> int:
     if not (root / "tenants").is_dir():
         print(f"gitops-bot check: {root / 'tenants'} is not a directory", file=sys.stderr)
         return 2
-    report = check_files(read_tree(root))
+    files = read_tree(root)
+    report = check_files(files)
+    if args.base is not None:
+        from gitops_bot.basecheck import check_against  # noqa: PLC0415
+        from gitops_bot.gitrepo import GitError  # noqa: PLC0415
+
+        try:
+            report = check_against(root, args.base, report, files)
+        except GitError as problem:
+            print(f"gitops-bot check: --base {args.base}: {problem}", file=sys.stderr)
+            return 2
     if output := render(report, args.format):
         print(output)
     return 0 if report.ok else 1

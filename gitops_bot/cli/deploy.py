@@ -6,12 +6,8 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from gitops_bot.engine import DEPLOYMENT_NAME, ENGINES
-
-if TYPE_CHECKING:
-    import git
 
 
 def _deployment_name(value: str) -> str:
@@ -70,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     from gitops_bot import deploy, deployments, engine, gitrepo, markers  # noqa: PLC0415
 
     try:
-        repo, head = _open(args.repo, args.rev)
+        repo: Path = args.repo
+        head = _resolve(repo, args.rev)
         token = os.environ.get("GITHUB_TOKEN") or None
         remote = args.remote if args.push_markers else None
         if remote is not None:
@@ -100,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             repo,
             selection,
             argv=argv,
-            cwd=args.repo,
+            cwd=repo,
             deployed=deployed,
             remote=remote,
             token=token,
@@ -115,16 +112,10 @@ def run(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def _open(path: Path, rev: str) -> tuple[git.Repo, str]:
-    import git  # noqa: PLC0415 - keeps other subcommands' start-up light
-
+def _resolve(repo: Path, rev: str) -> str:
     from gitops_bot import deploy, gitrepo  # noqa: PLC0415
 
     try:
-        repo = gitrepo.open_repo(path)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError) as error:
-        raise deploy.DeployError(f"{path} is not a git checkout") from error
-    head = gitrepo.resolve(repo, rev)
-    if head is None:
-        raise deploy.DeployError(f"not a revision: {rev!r}")
-    return repo, head
+        return gitrepo.resolve(repo, rev)
+    except gitrepo.GitError as error:
+        raise deploy.DeployError(f"not a revision of {repo}: {rev!r} ({error})") from error

@@ -18,6 +18,25 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     show = actions.add_parser("show", help="one tenant's file and status history")
     show.add_argument("slug")
     show.set_defaults(func=run_show)
+    for action, summary in (
+        ("suspend", "stop the tenant's service; its route answers 503; data is kept"),
+        ("resume", "run a suspended tenant again"),
+        ("delete", "remove the tenant file (always through review); hosts keep the data"),
+        ("update", "change the plan or the custom domains"),
+    ):
+        change = actions.add_parser(action, help=summary)
+        change.add_argument("slug")
+        change.add_argument("--reason", required=True, help="recorded in the commit message")
+        change.add_argument(
+            "--wait", type=float, default=30.0, help="seconds to wait for the commit"
+        )
+        if action == "update":
+            change.add_argument("--plan")
+            change.add_argument("--domain", action="append", dest="domains", help="repeatable")
+            change.add_argument(
+                "--no-domains", action="store_true", help="remove all custom domains"
+            )
+        change.set_defaults(func=run_change, event_type=f"tenant.{action}")
 
 
 def _rows() -> list[dict[str, object]]:
@@ -79,3 +98,21 @@ def run_show(args: argparse.Namespace) -> int:
         extra = " ".join(f"{k}={v}" for k, v in step.items() if k not in {"status", "at"})
         print(f"{when}  {step['status']:<10} {extra}")
     return 0
+
+
+def run_change(args: argparse.Namespace) -> int:
+    """Queue an operator's change through the same intake, checker and policy as a webhook's."""
+    from gitops_bot.cli.operator import queue_event, wait_for  # noqa: PLC0415
+    from gitops_bot.config import Settings  # noqa: PLC0415
+
+    data: dict[str, object] = {"slug": args.slug, "reason": args.reason}
+    if args.event_type == "tenant.update":
+        if args.plan is not None:
+            data["plan"] = args.plan
+        if args.domains is not None or args.no_domains:
+            data["domains"] = args.domains or []
+    settings = Settings()
+    event_id, status = queue_event(settings, args.event_type, data)
+    if status != 202:  # noqa: PLR2004
+        return 1
+    return wait_for(settings, event_id, args.wait)

@@ -15,6 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(_args: argparse.Namespace) -> int:
     from gitops_bot.backends import open_state_repo  # noqa: PLC0415
     from gitops_bot.config import Settings  # noqa: PLC0415
+    from gitops_bot.evaluation import LocalEvaluator  # noqa: PLC0415
     from gitops_bot.queue import Store  # noqa: PLC0415
     from gitops_bot.writer import Writer, writer_lock  # noqa: PLC0415
 
@@ -22,10 +23,14 @@ def run(_args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    evaluator = None
+    if settings.backend == "local" and LocalEvaluator.available():
+        evaluator = LocalEvaluator(settings.writer_clone)
     with (
         writer_lock(settings.state_dir),
         Store(settings.database_path, synchronous=settings.synchronous) as store,
     ):
         store.migrate()
-        Writer(store=store, repo=open_state_repo(settings), settings=settings).run(stop)
+        repo = open_state_repo(settings)
+        Writer(store=store, repo=repo, settings=settings, evaluator=evaluator).run(stop)
     return 0

@@ -1,0 +1,56 @@
+"""Local mode's last observable step: nix/ evaluates with the tenant in it (no deploy runs)."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Final
+
+from gitops_bot import nixeval
+from gitops_bot.queue import Store
+
+log = logging.getLogger(__name__)
+
+# Evaluating 10,000 tenants takes about a second, so a burst is evaluated once, not per commit.
+MIN_INTERVAL: Final = 2.0
+
+
+class LocalEvaluator:
+    """Marks committed or merged tenants `evaluated` once nix/ evaluates with them in it.
+
+    In local mode nothing deploys, so this is the furthest a tenant can honestly get:
+    it never shows `live` without a deploy that was observed.
+    """
+
+    def __init__(self, clone: Path) -> None:
+        self.clone = clone
+        self._last_run = 0.0
+
+    @staticmethod
+    def available() -> bool:
+        return nixeval.nix_instantiate() is not None
+
+    def run(self, store: Store, head: str) -> int:
+        """Evaluate `head` if tenants wait for it; how many tenants moved on."""
+        if time.monotonic() - self._last_run < MIN_INTERVAL:
+            return 0
+        waiting = store.slugs_with_status("committed", "merged")
+        if not waiting:
+            return 0
+        self._last_run = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="gitops-bot-eval-") as scratch:
+            tree = Path(scratch)
+            try:
+                nixeval.materialize(self.clone, head, tree)
+                summary = nixeval.evaluate(tree, rules=tree)
+            except nixeval.EvalError as problem:
+                log.warning("nix/ does not evaluate at %s: %s", head[:12], problem)
+                return 0
+        present = {slug for tenants in summary["hosts"].values() for slug in tenants}
+        moved = 0
+        with store.transaction():
+            for slug in sorted(waiting & present):
+                moved += store.add_transition(slug, "evaluated", commit_sha=head)
+        return moved
