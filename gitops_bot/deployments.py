@@ -126,12 +126,16 @@ class Reporter:
 class GitHubDeployments:
     """DeploymentsAPI over PyGithub."""
 
-    def __init__(self, *, api_url: str, token: str, repository: str) -> None:
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self.deployments: dict[int, Deployment] = {}
+
+    @classmethod
+    def connect(cls, *, api_url: str, token: str, repository: str) -> GitHubDeployments:
         from github import Auth, Github  # noqa: PLC0415 - only deploys with a token need it
 
         client = Github(base_url=api_url, auth=Auth.Token(token), lazy=True)
-        self.repo: Repository = client.get_repo(repository)
-        self.deployments: dict[int, Deployment] = {}
+        return cls(client.get_repo(repository))
 
     def create(
         self, *, ref: str, environment: str, payload: dict[str, Any], description: str
@@ -182,7 +186,7 @@ def api_from_environ(environ: Mapping[str, str]) -> tuple[DeploymentsAPI | None,
     if not token or not repository:
         return None, "GitHub Deployments: skipped (GITHUB_TOKEN and GITHUB_REPOSITORY are not set)"
     api_url = environ.get("GITHUB_API_URL") or DEFAULT_API_URL
-    api = GitHubDeployments(api_url=api_url, token=token, repository=repository)
+    api = GitHubDeployments.connect(api_url=api_url, token=token, repository=repository)
     return api, f"GitHub Deployments: {repository} at {api_url}"
 
 

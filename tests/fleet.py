@@ -42,10 +42,11 @@ def tenant(slug: str, host: str, state: str = "active") -> dict[str, Any]:
     }
 
 
-def seed(tmp_path: Path) -> Clone:
-    """The bare remote and a clone of it, with the seed commit pushed."""
-    remote = tmp_path / "state.git"
-    gitrepo.init_bare(remote, branch="main")
+def seed(tmp_path: Path, remote: Path | None = None) -> Clone:
+    """A clone of `remote` (default: a new bare repo) with the seed commit pushed."""
+    if remote is None:
+        remote = tmp_path / "state.git"
+        gitrepo.init_bare(remote, branch="main")
     clone = Clone(tmp_path / "checkout", remote)
     clone.write("nix/inventory.json", inventory())
     clone.write("nix/module.nix", "{ ... }: { }\n")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import fleet
+from fakegithub import FakeGitHub
 from fleet import HOSTS, NIXOPS, deploy, inventory, remote_markers, tenant
 from gitops_bot import gitrepo
 from gitops_bot.cli import main
@@ -306,3 +307,53 @@ def test_refuses_a_revision_or_inventory_it_cannot_read(
     assert code == 1
     assert "nix/inventory.json at" in err
     assert fake_engine.calls() == []
+
+
+@pytest.mark.slow
+def test_in_github_actions_it_reports_to_github_and_pushes_markers_there(
+    tmp_path: Path,
+    fake_engine: FakeEngine,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with FakeGitHub(tmp_path / "github") as github:
+        state = fleet.seed(tmp_path, remote=github.repo_path)
+        for name, value in {
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_TOKEN": github.token,
+            "GITHUB_REPOSITORY": github.full_name,
+            "GITHUB_API_URL": github.base_url,
+            "GITHUB_SERVER_URL": "https://github.example",
+            "GITHUB_RUN_ID": "7",
+        }.items():
+            monkeypatch.setenv(name, value)
+
+        code, out, err = deploy(state, capsys)
+        first = state.git("rev-parse", "HEAD")
+        state.write("tenants/charlie.json", tenant("charlie", "web-3"))
+        second = state.commit("add charlie")
+        fake_engine.fail_with(2)
+        failed, failed_out, failure = deploy(state, capsys)
+
+        with github.client() as client:
+            repo = client.get_repo(github.full_name)
+            tags = {ref.ref: ref.object.sha for ref in repo.get_git_matching_refs("tags/deployed/")}
+            deployments = {d.sha: d for d in repo.get_deployments()}
+            states = {
+                sha: [s.state for s in reversed(list(d.get_statuses()))]
+                for sha, d in deployments.items()
+            }
+            urls = [s.environment_url for s in deployments[first].get_statuses()]
+
+    assert code == 0, err
+    assert f"GitHub Deployments: {github.full_name}" in out
+    assert tags == {f"refs/tags/deployed/{host}": first for host in HOSTS}
+    assert states[first] == ["in_progress", "success", "success"]
+    assert sorted(u for u in urls if u) == [
+        "https://alpha.tenants.example.com",
+        "https://bravo.tenants.example.com",
+    ]
+    assert failed == 1
+    assert "nixops exited with code 2" in failure
+    assert "::error title=deploy failed::nixops exited with code 2" in failed_out
+    assert states[second] == ["in_progress", "failure"]
