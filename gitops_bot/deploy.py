@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -15,7 +15,7 @@ from gitops_bot.deployments import NewTenant, Reporter, ReportError
 from gitops_bot.inventory import INVENTORY_PATH, Inventory
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from pathlib import Path
 
 
@@ -176,17 +176,14 @@ def apply(
         reporter.start(
             head=selection.head, engine=argv[0], hosts=hosts, new_tenants=selection.new_tenants
         )
-        code = engine.run(argv, cwd=cwd)
-    except (ReportError, engine.EngineError) as error:
+    except ReportError as error:
         raise DeployError(f"{error}; nothing was deployed") from error
+    try:
+        code = engine.run(argv, cwd=cwd)
+    except engine.EngineError as error:
+        _failed(reporter, str(error), hosts)
     if code != 0:
-        message = f"{argv[0]} exited with code {code}"
-        retry = f"no marker moved, so the next run deploys {', '.join(hosts)} again"
-        try:
-            reporter.fail(message)
-        except ReportError as error:
-            retry += f" ({error})"
-        raise DeployError(f"{message}: {retry}")
+        _failed(reporter, f"{argv[0]} exited with code {code}", hosts)
     problems = []
     try:
         markers.record(
@@ -202,3 +199,13 @@ def apply(
     except ReportError as error:
         problems.append(f"deployed, but GitHub was not told: {error}")
     return problems
+
+
+def _failed(reporter: Reporter, message: str, hosts: Iterable[str]) -> NoReturn:
+    """Report the failure, then raise it: no marker moved, so the next run retries `hosts`."""
+    retry = f"no marker moved, so the next run deploys {', '.join(hosts)} again"
+    try:
+        reporter.fail(message)
+    except ReportError as error:
+        retry += f" ({error})"
+    raise DeployError(f"{message}: {retry}")

@@ -136,6 +136,19 @@ def test_a_failed_engine_reports_failure_and_moves_no_marker(
     assert remote_markers(state) == dict.fromkeys(HOSTS, deployed)
 
 
+def test_an_engine_that_cannot_start_is_a_failed_deploy(
+    state: Clone, deployed: str, fake_engine: FakeEngine, github: FakeGitHub, rest: Github
+) -> None:
+    state.write("tenants/charlie.json", tenant("charlie", "web-2"))
+    head = state.commit("add charlie")
+
+    with pytest.raises(deploy_module.DeployError, match="not-installed is not on PATH"):
+        apply(state, GitHubDeployments(rest.get_repo(github.full_name)), argv=["not-installed"])
+
+    assert deployments(github, rest)[head]["statuses"] == [("in_progress", ""), ("failure", "")]
+    assert remote_markers(state) == dict.fromkeys(HOSTS, deployed)
+
+
 def test_no_deployment_means_no_deploy(
     state: Clone, deployed: str, fake_engine: FakeEngine, github: FakeGitHub, rest: Github
 ) -> None:
