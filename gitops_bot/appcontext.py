@@ -1,8 +1,10 @@
-"""Per-request access to the settings and the queue store, as flaskr's db.py does it."""
+"""Per-app access to the settings and the queue store, one SQLite connection per thread."""
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+import threading
+
+from flask import Flask, current_app
 
 from gitops_bot.config import Settings
 from gitops_bot.queue import Store
@@ -14,20 +16,21 @@ def settings() -> Settings:
 
 
 def store() -> Store:
-    """The request's Store, opened on first use and closed when the request ends."""
-    if "store" not in g:
-        g.store = Store(settings().database_path, synchronous=settings().synchronous)
-    value: Store = g.store
-    return value
+    """This thread's Store for the current app.
 
-
-def _close_store(_exception: BaseException | None = None) -> None:
-    if (opened := g.pop("store", None)) is not None:
-        opened.close()
+    Connections are kept for the life of the worker thread rather than opened per
+    request: opening one and closing the last one (a WAL checkpoint) cost more than
+    the request itself.
+    """
+    local: threading.local = current_app.extensions["gitops_bot.stores"]
+    opened: Store | None = getattr(local, "store", None)
+    if opened is None:
+        opened = local.store = Store(settings().database_path, synchronous=settings().synchronous)
+    return opened
 
 
 def init_app(app: Flask, app_settings: Settings) -> None:
     app.extensions["gitops_bot.settings"] = app_settings
-    app.teardown_appcontext(_close_store)
+    app.extensions["gitops_bot.stores"] = threading.local()
     with Store(app_settings.database_path, synchronous=app_settings.synchronous) as db:
         db.migrate()

@@ -62,6 +62,7 @@ class Store:
         # isolation_level=None: transactions are explicit, so BEGIN IMMEDIATE means what it says.
         self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
         self._db.row_factory = sqlite3.Row
+        # Persistent once set, but cheap to confirm, and a fresh file needs it.
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
 

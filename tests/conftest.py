@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from github import Github
 from fake_engine import FakeEngine
 from fakegithub import FakeGitHub
 from gitops_bot.app import create_app
+from gitops_bot.backends.local import LocalGitRepo
 from gitops_bot.config import Settings
 from gitops_bot.gitrepo import ISOLATED_ENV
 from gitops_bot.queue import Store
@@ -73,8 +74,25 @@ def store(settings: Settings, state_repo: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def writer(settings: Settings, store: Store) -> Writer:
-    return Writer(store=store, repo=repo_for(settings), settings=settings)
+def writer(settings: Settings, store: Store) -> Iterator[Writer]:
+    repo = repo_for(settings)
+    yield Writer(store=store, repo=repo, settings=settings)
+    repo.close()
+
+
+@pytest.fixture
+def clone(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., LocalGitRepo]]:
+    """Another clone of a state repo (another writer, a reviewer), closed after the test."""
+    opened: list[LocalGitRepo] = []
+
+    def open_clone(name: str = "other.git", remote: str | None = None) -> LocalGitRepo:
+        repo = LocalGitRepo(remote or settings.remote_url, tmp_path / name)
+        opened.append(repo)
+        return repo
+
+    yield open_clone
+    for repo in opened:
+        repo.close()
 
 
 @pytest.fixture

@@ -34,9 +34,11 @@ def seed_state_repo(settings: Settings) -> Path:
     """Create the bare remote and let a writer seed it and sync the queue, as on first start."""
     remote = settings.state_dir / "state.git"
     init_bare(remote, branch=settings.branch)
+    repo = repo_for(settings)
     with Store(settings.database_path) as store:
         store.migrate()
-        Writer(store=store, repo=repo_for(settings), settings=settings).head()
+        Writer(store=store, repo=repo, settings=settings).head()
+    repo.close()
     return remote
 
 

@@ -22,22 +22,22 @@ def remote(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def clone(tmp_path: Path, remote: Path) -> Clone:
-    return Clone(tmp_path / "clone", remote)
+def checkout(tmp_path: Path, remote: Path) -> Clone:
+    return Clone(tmp_path / "checkout", remote)
 
 
 @pytest.fixture
-def repo(clone: Clone) -> Path:
-    return clone.path
+def repo(checkout: Clone) -> Path:
+    return checkout.path
 
 
-def test_changed_paths_compare_trees_and_split_renames(clone: Clone, repo: Path) -> None:
-    clone.write("tenants/acme.json", "{}\n")
-    clone.write("README.md", "hello\n")
-    first = clone.commit("first")
-    clone.git("mv", "tenants/acme.json", "tenants/acme-corp.json")
-    clone.write("README.md", "hello again\n")
-    second = clone.commit("second")
+def test_changed_paths_compare_trees_and_split_renames(checkout: Clone, repo: Path) -> None:
+    checkout.write("tenants/acme.json", "{}\n")
+    checkout.write("README.md", "hello\n")
+    first = checkout.commit("first")
+    checkout.git("mv", "tenants/acme.json", "tenants/acme-corp.json")
+    checkout.write("README.md", "hello again\n")
+    second = checkout.commit("second")
 
     assert gitrepo.changed_paths(repo, first, second) == (
         "README.md",
@@ -47,8 +47,8 @@ def test_changed_paths_compare_trees_and_split_renames(clone: Clone, repo: Path)
     assert gitrepo.changed_paths(repo, second, second) == ()
 
 
-def test_resolve_names_commits_and_refuses_options(clone: Clone, repo: Path) -> None:
-    sha = clone.commit("first")
+def test_resolve_names_commits_and_refuses_options(checkout: Clone, repo: Path) -> None:
+    sha = checkout.commit("first")
     assert gitrepo.resolve(repo, "HEAD") == sha
     assert gitrepo.has_commit(repo, sha)
     assert not gitrepo.has_commit(repo, "0" * 40)
@@ -58,9 +58,9 @@ def test_resolve_names_commits_and_refuses_options(clone: Clone, repo: Path) -> 
         gitrepo.resolve(repo, "--all")
 
 
-def test_update_ref_moves_only_from_the_value_read(clone: Clone, repo: Path) -> None:
-    first = clone.commit("first")
-    second = clone.commit("second")
+def test_update_ref_moves_only_from_the_value_read(checkout: Clone, repo: Path) -> None:
+    first = checkout.commit("first")
+    second = checkout.commit("second")
     ref = "refs/tags/deployed/web-1"
 
     gitrepo.update_ref(repo, ref, first, old=None)
@@ -71,15 +71,15 @@ def test_update_ref_moves_only_from_the_value_read(clone: Clone, repo: Path) -> 
     assert gitrepo.refs(repo, "refs/tags/deployed/") == {ref: second}
 
 
-def test_refs_peel_annotated_tags(clone: Clone, repo: Path) -> None:
-    sha = clone.commit("first")
-    clone.git("tag", "-a", "-m", "annotated", "deployed/web-2", sha)
+def test_refs_peel_annotated_tags(checkout: Clone, repo: Path) -> None:
+    sha = checkout.commit("first")
+    checkout.git("tag", "-a", "-m", "annotated", "deployed/web-2", sha)
     assert gitrepo.refs(repo, "refs/tags/deployed/") == {"refs/tags/deployed/web-2": sha}
 
 
-def test_push_refs_is_atomic_and_leased(clone: Clone, repo: Path, remote: Path) -> None:
-    first = clone.commit("first")
-    second = clone.commit("second")
+def test_push_refs_is_atomic_and_leased(checkout: Clone, repo: Path, remote: Path) -> None:
+    first = checkout.commit("first")
+    second = checkout.commit("second")
     one, two = "refs/tags/deployed/web-1", "refs/tags/deployed/web-2"
     remote_repo = remote
 
@@ -95,10 +95,10 @@ def test_push_refs_is_atomic_and_leased(clone: Clone, repo: Path, remote: Path) 
     assert gitrepo.refs(remote_repo, "refs/tags/") == {one: second, two: first}
 
 
-def test_fetch_refs_mirrors_the_remote(clone: Clone, repo: Path, tmp_path: Path) -> None:
-    first = clone.commit("first")
-    second = clone.commit("second")
-    other = Clone(tmp_path / "other", clone.remote).path
+def test_fetch_refs_mirrors_the_remote(checkout: Clone, repo: Path, tmp_path: Path) -> None:
+    first = checkout.commit("first")
+    second = checkout.commit("second")
+    other = Clone(tmp_path / "other", checkout.remote).path
     gitrepo.update_ref(repo, "refs/tags/deployed/stale", first, old=None)
     gitrepo.push_refs(other, "origin", {"refs/tags/deployed/web-1": (None, second)}, token=None)
 
@@ -108,12 +108,12 @@ def test_fetch_refs_mirrors_the_remote(clone: Clone, repo: Path, tmp_path: Path)
 
 
 def test_the_token_reaches_git_through_its_environment_only(
-    clone: Clone, repo: Path, remote: Path
+    checkout: Clone, repo: Path, remote: Path
 ) -> None:
     env = gitrepo.credential_env("ghs_secret-token")
-    clone.git("config", "credential.helper", "store")  # a helper of the repo's own is dropped
+    checkout.git("config", "credential.helper", "store")  # a helper of the repo's own is dropped
     answer = subprocess.run(
-        ["git", "-C", str(clone.path), "credential", "fill"],
+        ["git", "-C", str(checkout.path), "credential", "fill"],
         input="protocol=https\nhost=github.com\n\n",
         capture_output=True,
         text=True,
@@ -123,8 +123,8 @@ def test_the_token_reaches_git_through_its_environment_only(
     assert "username=x-access-token\npassword=ghs_secret-token\n" in answer
     assert "ghs_secret-token" not in " ".join(env[k] for k in env if k != gitrepo.TOKEN_VARIABLE)
 
-    first = clone.commit("first")
+    first = checkout.commit("first")
     gitrepo.push_refs(repo, "origin", {"refs/tags/deployed/web-1": (None, first)}, token="t0k")
-    config = (clone.path / ".git" / "config").read_text()
+    config = (checkout.path / ".git" / "config").read_text()
     assert "t0k" not in config
     assert gitrepo.credential_env(None) == {}

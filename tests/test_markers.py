@@ -14,15 +14,15 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture
-def clone(tmp_path: Path) -> Clone:
+def checkout(tmp_path: Path) -> Clone:
     remote = tmp_path / "remote.git"
     gitrepo.init_bare(remote, branch="main")
-    return Clone(tmp_path / "clone", remote)
+    return Clone(tmp_path / "checkout", remote)
 
 
-def test_record_locally_then_read_back(clone: Clone) -> None:
-    repo = clone.path
-    first, second = clone.commit("first"), clone.commit("second")
+def test_record_locally_then_read_back(checkout: Clone) -> None:
+    repo = checkout.path
+    first, second = checkout.commit("first"), checkout.commit("second")
 
     markers.record(
         repo, hosts=["web-1", "web-2"], commit=first, previous={}, remote=None, token=None
@@ -32,12 +32,12 @@ def test_record_locally_then_read_back(clone: Clone) -> None:
     )
 
     assert markers.read(repo) == {"web-1": first, "web-2": second}
-    assert gitrepo.refs(clone.remote, "refs/tags/") == {}
+    assert gitrepo.refs(checkout.remote, "refs/tags/") == {}
 
 
-def test_recording_the_commit_a_host_already_has_changes_nothing(clone: Clone) -> None:
-    repo = clone.path
-    first = clone.commit("first")
+def test_recording_the_commit_a_host_already_has_changes_nothing(checkout: Clone) -> None:
+    repo = checkout.path
+    first = checkout.commit("first")
     markers.record(repo, hosts=["web-1"], commit=first, previous={}, remote="origin", token=None)
 
     # previous says web-1 is at `first` already: no push happens, so no lease can fail.
@@ -47,9 +47,9 @@ def test_recording_the_commit_a_host_already_has_changes_nothing(clone: Clone) -
     assert markers.read(repo) == {"web-1": first}
 
 
-def test_a_refused_push_leaves_the_local_markers_alone(clone: Clone) -> None:
-    repo = clone.path
-    first, second = clone.commit("first"), clone.commit("second")
+def test_a_refused_push_leaves_the_local_markers_alone(checkout: Clone) -> None:
+    repo = checkout.path
+    first, second = checkout.commit("first"), checkout.commit("second")
     markers.record(repo, hosts=["web-1"], commit=first, previous={}, remote="origin", token=None)
 
     with pytest.raises(gitrepo.GitError):  # claims web-1 was never deployed: the lease fails

@@ -32,5 +32,8 @@ def run(_args: argparse.Namespace) -> int:
     ):
         store.migrate()
         repo = open_state_repo(settings)
-        Writer(store=store, repo=repo, settings=settings, evaluator=evaluator).run(stop)
+        try:
+            Writer(store=store, repo=repo, settings=settings, evaluator=evaluator).run(stop)
+        finally:
+            repo.close()
     return 0
