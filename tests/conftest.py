@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from github import Github
 
+from fake_engine import FakeEngine
 from fakegithub import FakeGitHub
 from gitops_bot.app import create_app
 from gitops_bot.backends.local import LocalGitRepo
@@ -146,3 +147,9 @@ def github_client(fake_github: FakeGitHub) -> Iterator[Github]:
     client = fake_github.client()
     yield client
     client.close()
+
+
+@pytest.fixture
+def fake_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    """`nixops` and `colmena` on PATH that record their arguments and fail on demand."""
+    return FakeEngine(tmp_path / "engine", monkeypatch)

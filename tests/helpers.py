@@ -171,3 +171,44 @@ def running_bot(settings: Settings, workdir: Path, **env: str) -> Iterator[Serve
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+class Clone:
+    """A working clone of a bare remote, committed to as a person would, with the git CLI."""
+
+    IDENTITY = ("-c", "user.name=test person", "-c", "user.email=person@test.invalid")
+
+    def __init__(self, path: Path, remote: Path) -> None:
+        self.path, self.remote = path, remote
+        subprocess.run(
+            ["git", "clone", "--quiet", str(remote), str(path)], check=True, capture_output=True
+        )
+        if not self.git("branch", "--remotes"):
+            self.git("symbolic-ref", "HEAD", "refs/heads/main")  # an empty remote: start main
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(self.path), *self.IDENTITY, *args],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+
+    def write(self, path: str, content: str | dict[str, Any]) -> None:
+        target = self.path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = content if isinstance(content, str) else json.dumps(content, indent=2) + "\n"
+        target.write_text(text)
+
+    def read_json(self, path: str) -> Any:
+        return json.loads((self.path / path).read_text())
+
+    def remove(self, path: str) -> None:
+        (self.path / path).unlink()
+
+    def commit(self, message: str) -> str:
+        """Commit every change, push it, and return the new commit's id."""
+        self.git("add", "-A")
+        self.git("commit", "--quiet", "--allow-empty", "-m", message)
+        self.git("push", "--quiet", "origin", "HEAD")
+        return self.git("rev-parse", "HEAD")

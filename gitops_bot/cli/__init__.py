@@ -25,6 +25,7 @@ SUBCOMMANDS = (
     "approve",
     "history",
     "plan",
+    "deploy",
 )
 
 
