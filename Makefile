@@ -15,14 +15,18 @@ help:
 	@echo "make test   - lint, type-check and run the test suite"
 
 # Debian packages: git for the state repo, nix-bin so the tests can evaluate nix/, chromium
-# for the admin page's browser test (Playwright drives it; `playwright install` is never run).
-# The stamp depends on this Makefile, so adding a package here checks again.
-APT_PACKAGES := git nix-bin chromium
+# for the admin page's browser test (Playwright drives it; `playwright install` is never run;
+# a CI image with Google Chrome uses that instead). Only what is missing is installed; the
+# stamp depends on this Makefile, so adding a package here checks again.
 system-deps: $(APT_STAMP)
 $(APT_STAMP): Makefile
-	@if ! command -v git >/dev/null || ! command -v nix-instantiate >/dev/null || ! [ -x /usr/bin/chromium ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; fi; \
+	@missing=""; \
+	command -v git >/dev/null || missing="$$missing git"; \
+	command -v nix-instantiate >/dev/null || missing="$$missing nix-bin"; \
+	[ -x /usr/bin/chromium ] || command -v google-chrome >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
 	fi
 	@touch $@ 2>/dev/null || true
 

@@ -27,6 +27,7 @@ from helpers import (
     SECRET,
     STATUS_TOKEN,
     Server,
+    find_browser,
     repo_for,
     running_bot,
     seed_state_repo,
@@ -39,8 +40,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("REQUIRE_NIX") and shutil.which("nix-instantiate") is None:
         raise pytest.UsageError("REQUIRE_NIX is set but nix-instantiate is not on PATH")
     # Likewise REQUIRE_BROWSER: the admin page's browser test must run in CI, not skip.
-    if os.environ.get("REQUIRE_BROWSER") and not Path("/usr/bin/chromium").exists():
-        raise pytest.UsageError("REQUIRE_BROWSER is set but /usr/bin/chromium is missing")
+    if os.environ.get("REQUIRE_BROWSER") and find_browser() is None:
+        raise pytest.UsageError("REQUIRE_BROWSER is set but no chromium is installed")
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -34,6 +35,22 @@ SECRET_BYTES = b"test-secret-0123456789abcdef"
 SECRET = "whsec_" + base64.b64encode(SECRET_BYTES).decode()
 STATUS_TOKEN = "status-token-for-tests"
 ADMIN_TOKEN = "admin-token-for-tests"
+
+
+def find_browser() -> Path | None:
+    """The Chromium the browser test drives: Debian's, as `make test` installs it.
+
+    Elsewhere (a CI image with Chrome preinstalled) $CHROMIUM or a Chromium-based
+    browser on PATH; Ubuntu's chromium-browser is a snap shim Playwright cannot drive.
+    """
+    if named := os.environ.get("CHROMIUM"):
+        return Path(named)
+    if (debian := Path("/usr/bin/chromium")).exists():
+        return debian
+    for name in ("google-chrome", "google-chrome-stable", "chromium"):
+        if found := shutil.which(name):
+            return Path(found)
+    return None
 
 
 def repo_for(settings: Settings) -> LocalGitRepo:

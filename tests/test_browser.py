@@ -6,16 +6,14 @@ import json
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers import ROOT, Server, signed_headers, signup, tenant_files
+from helpers import ROOT, Server, find_browser, signed_headers, signup, tenant_files
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
 # This machine's network is closed: without these, chromium keeps trying to reach
 # Google's services and fills the run with refused connections.
 CHROMIUM_ARGS = [
@@ -34,13 +32,14 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
+    chromium = find_browser()
+    if chromium is None:
         # conftest.py turns this into a failure when REQUIRE_BROWSER is set (make test).
-        pytest.skip(f"Debian's chromium is not installed ({CHROMIUM}); `make test` installs it")
+        pytest.skip("Debian's chromium (/usr/bin/chromium) is not installed; `make test` does")
     from playwright.sync_api import sync_playwright  # noqa: PLC0415
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         yield launched
         launched.close()
 
