@@ -26,7 +26,6 @@ bp = Blueprint("webhooks", __name__)
 TIMESTAMP_TOLERANCE: Final = 300
 _EVENT_ID: Final = re.compile(r"[A-Za-z0-9_.:=-]{1,128}")
 _TIMESTAMP: Final = re.compile(r"[0-9]{1,12}")
-# "v1,<base64>" entries separated by spaces; other versions (v1a) are allowed and ignored.
 # What a refusal is counted as in gitops_bot_intake_rejected_total.
 REFUSAL_REASONS: Final = {
     400: "not_json",
@@ -38,6 +37,7 @@ REFUSAL_REASONS: Final = {
     422: "invalid",
     503: "unavailable",
 }
+# "v1,<base64>" entries separated by spaces; other versions (v1a) are allowed and ignored.
 _SIGNATURE: Final = re.compile(
     r"v[0-9a-z]{1,8},[A-Za-z0-9+/]{1,512}={0,2}(?: v[0-9a-z]{1,8},[A-Za-z0-9+/]{1,512}={0,2})*"
 )
