@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -20,7 +21,17 @@ from gitops_bot.config import Settings
 from gitops_bot.gitrepo import ISOLATED_ENV
 from gitops_bot.queue import Store
 from gitops_bot.writer import Writer
-from helpers import ROOT, SECRET, STATUS_TOKEN, repo_for, seed_state_repo
+from helpers import (
+    ADMIN_TOKEN,
+    ROOT,
+    SECRET,
+    STATUS_TOKEN,
+    Server,
+    find_browser,
+    repo_for,
+    running_bot,
+    seed_state_repo,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -28,6 +39,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # quietly skipping every Nix test.
     if os.environ.get("REQUIRE_NIX") and shutil.which("nix-instantiate") is None:
         raise pytest.UsageError("REQUIRE_NIX is set but nix-instantiate is not on PATH")
+    # Likewise REQUIRE_BROWSER: the admin page's browser test must run in CI, not skip.
+    if os.environ.get("REQUIRE_BROWSER") and find_browser() is None:
+        raise pytest.UsageError("REQUIRE_BROWSER is set but no chromium is installed")
 
 
 @pytest.fixture(autouse=True)
@@ -56,6 +70,7 @@ def settings(tmp_path: Path, seed_dir: Path) -> Settings:
         seed_dir=seed_dir,
         webhook_secret=SECRET,
         status_token=STATUS_TOKEN,
+        admin_token=ADMIN_TOKEN,
         poll_interval=0.01,
         synchronous="NORMAL",
     )
@@ -105,6 +120,18 @@ def app(settings: Settings, state_repo: Path) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
+    """`gitops-bot serve` (gunicorn and the writer) on a free 127.0.0.1 port."""
+    inventory_path = settings.seed_dir / "nix/inventory.json"
+    inventory = json.loads(inventory_path.read_text())
+    for host in inventory["hosts"].values():
+        host["capacity"] = 1000  # the examples' 200 seats would refuse the load test's last few
+    inventory_path.write_text(json.dumps(inventory))
+    with running_bot(settings, tmp_path) as running:
+        yield running
 
 
 @pytest.fixture

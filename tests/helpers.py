@@ -6,12 +6,22 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import shutil
+import socket
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 
 from gitops_bot.backends.local import LocalGitRepo
@@ -24,6 +34,23 @@ ROOT = Path(__file__).resolve().parent.parent
 SECRET_BYTES = b"test-secret-0123456789abcdef"
 SECRET = "whsec_" + base64.b64encode(SECRET_BYTES).decode()
 STATUS_TOKEN = "status-token-for-tests"
+ADMIN_TOKEN = "admin-token-for-tests"
+
+
+def find_browser() -> Path | None:
+    """The Chromium the browser test drives: Debian's, as `make test` installs it.
+
+    Elsewhere (a CI image with Chrome preinstalled) $CHROMIUM or a Chromium-based
+    browser on PATH; Ubuntu's chromium-browser is a snap shim Playwright cannot drive.
+    """
+    if named := os.environ.get("CHROMIUM"):
+        return Path(named)
+    if (debian := Path("/usr/bin/chromium")).exists():
+        return debian
+    for name in ("google-chrome", "google-chrome-stable", "chromium"):
+        if found := shutil.which(name):
+            return Path(found)
+    return None
 
 
 def repo_for(settings: Settings) -> LocalGitRepo:
@@ -91,6 +118,76 @@ def tenant_files(repo: Path, ref: str = "main") -> dict[str, dict[str, Any]]:
         for name in names
         if name.endswith(".json") and name != "tenant.schema.json"
     }
+
+
+@dataclass
+class Server:
+    """`gitops-bot serve` running on 127.0.0.1, and what a test needs to talk to it."""
+
+    url: str
+    port: int
+    remote: Path
+    env: dict[str, str]
+    log: Path
+    admin_token: str
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def running_bot(settings: Settings, workdir: Path, **env: str) -> Iterator[Server]:
+    """`gitops-bot serve` with 4 web workers and the writer, until the block ends.
+
+    Secrets come from files, as in production; `env` adds or overrides variables.
+    """
+    secrets = {
+        "WEBHOOK_SECRET": SECRET,
+        "STATUS_TOKEN": "e2e-token",
+        "ADMIN_TOKEN": "e2e-admin-token-0123456789",
+    }
+    files = {}
+    for name, value in secrets.items():
+        files[f"GITOPS_BOT_{name}_FILE"] = path = workdir / name.lower()
+        path.write_text(value)
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "GITOPS_BOT_STATE_DIR": str(settings.state_dir),
+        "GITOPS_BOT_SEED_DIR": str(settings.seed_dir),
+        "GITOPS_BOT_POLL_INTERVAL": "0.02",
+        **{key: str(path) for key, path in files.items()},
+        **env,
+    }
+    log_path = workdir / "serve.log"
+    log = log_path.open("wb")
+    command = ["serve", "--bind", f"127.0.0.1:{port}", "--workers", "4"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gitops_bot.cli", *command],
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=1):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail(log_path.read_text())
+                time.sleep(0.1)
+        remote = settings.state_dir / "state.git"
+        yield Server(url, port, remote, full_env, log_path, secrets["ADMIN_TOKEN"])
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
 
 
 class Clone:
