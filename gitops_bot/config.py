@@ -81,7 +81,7 @@ class Settings(BaseSettings):
         default="FULL", description="SQLite durability: FULL survives power loss, NORMAL a crash"
     )
 
-    policy: Policy = Field(default_factory=lambda: Policy())
+    policy: Policy = Field(default_factory=Policy)
 
     @model_validator(mode="before")
     @classmethod

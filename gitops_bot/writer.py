@@ -29,6 +29,7 @@ _BACKOFF_MAX: Final = 30.0
 # How often an idle writer re-reads the branch for changes made by others.
 _RESYNC_INTERVAL: Final = 30.0
 
+
 class BranchBroken(Exception):
     """The branch head itself fails the checker, so nothing may be committed on top of it."""
 

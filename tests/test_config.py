@@ -64,5 +64,5 @@ def test_policy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_malformed_policy_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITOPS_BOT_POLICY", '{"plans": {"enterprise": "maybe"}}')
-    with pytest.raises(ValueError, match="plans.enterprise"):
+    with pytest.raises(ValueError, match=r"plans\.enterprise"):
         Settings()
