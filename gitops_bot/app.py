@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from gitops_bot import appcontext, openapi, status, webhooks
+from gitops_bot import appcontext, github_webhooks, openapi, status, webhooks
 from gitops_bot.config import Settings
 
 
@@ -22,6 +22,12 @@ def create_app(app_settings: Settings | None = None) -> Flask:
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(github_webhooks.bp)
+    if app_settings.backend == "github" and app_settings.github_webhook_secret is None:
+        app.logger.warning(
+            "no GitHub webhook secret: merges are noticed only when the writer re-reads the "
+            "branch, and deploys are not reported (set GITOPS_BOT_GITHUB_WEBHOOK_SECRET_FILE)"
+        )
 
     @app.get("/healthz")
     def health() -> Response:
