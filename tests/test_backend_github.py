@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from fakegithub import FakeGitHub
 from gitops_bot.backends import BackendError
 from gitops_bot.backends.github import ARCHIVE_THRESHOLD, GitHubRepo
 from gitops_bot.backends.github_files import blob_id
 from gitops_bot.config import Settings
+from gitops_bot.queue import Store
+from gitops_bot.writer import Writer
 from helpers import FakeGitHubClock
 
 
@@ -199,3 +203,25 @@ def test_unexpected_refusal_is_a_backend_error_naming_the_step(
     assert head is not None
     with pytest.raises(BackendError, match=r"^read commit: GitHub answered 404: Not Found$"):
         backend.commit(["0" * 40], {"tenants/x.json": b"{}\n"}, "Orphan\n")
+
+
+def test_writer_seeds_a_repository_without_the_branch(
+    github_settings: Settings, tmp_path: Path
+) -> None:
+    with FakeGitHub(tmp_path / "bare-github") as gh:
+        gh.seed({"README.md": b"fleet state\n"}, branch="elsewhere")
+        settings = github_settings.model_copy(
+            update={
+                "github_api_url": gh.base_url,
+                "github_token": SecretStr(gh.token),
+                "state_dir": tmp_path / "bare-var",
+            }
+        )
+        repo = GitHubRepo.from_settings(settings, clock=FakeGitHubClock(gh))
+        with Store(settings.database_path) as store:
+            store.migrate()
+            Writer(store=store, repo=repo, settings=settings).head()
+            assert store.inventory() is not None
+        files = gh.files("main")
+        assert {"nix/inventory.json", "tenants/acme.json"} <= set(files)
+        assert gh.commit_messages("main") == ["Seed the state repo with tenants/ and nix/"]
