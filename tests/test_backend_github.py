@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from fakegithub import FakeGitHub
-from gitops_bot.backends import BackendError
+from gitops_bot.backends import BackendError, open_state_repo
 from gitops_bot.backends.github import ARCHIVE_THRESHOLD, GitHubRepo
 from gitops_bot.backends.github_files import blob_id
 from gitops_bot.config import Settings
@@ -225,3 +225,8 @@ def test_writer_seeds_a_repository_without_the_branch(
         files = gh.files("main")
         assert {"nix/inventory.json", "tenants/acme.json"} <= set(files)
         assert gh.commit_messages("main") == ["Seed the state repo with tenants/ and nix/"]
+
+
+def test_settings_choose_the_backend(github_settings: Settings, settings: Settings) -> None:
+    assert isinstance(open_state_repo(github_settings), GitHubRepo)
+    assert not isinstance(open_state_repo(settings), GitHubRepo)
