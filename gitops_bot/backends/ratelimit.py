@@ -52,6 +52,9 @@ class Limits:
     secondary_wait: float = 60.0
     transient_wait: float = 1.0
     max_wait: float = 900.0
+    # GitHub counts a request when it arrives, a little after the governor lets it go; a
+    # window is held this much longer so that jitter never puts one request too many in it.
+    window_margin: float = 1.0
 
 
 class Governor:
@@ -158,4 +161,4 @@ class Governor:
         if len(recent) < limit:
             return now
         # The write that must leave the window before another one may enter it.
-        return recent[len(recent) - limit] + window
+        return recent[len(recent) - limit] + window + self.limits.window_margin
