@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 ARCHIVE_THRESHOLD: Final = 20
 # File lists of this many recent commits are kept: the head, and the commits built on it.
 _KEPT_COMMITS: Final = 4
-_ANCESTRY_WALK: Final = 10_000
+# Commits whose tree and parents are remembered; the oldest are forgotten first.
+_KNOWN_COMMITS: Final = 10_000
 
 
 class GitHubRepo:
@@ -97,7 +98,7 @@ class GitHubRepo:
         """Whether `ancestor` is in the history of `child` as far as this process knows it."""
         seen: set[str] = set()
         todo = [child]
-        while todo and len(seen) < _ANCESTRY_WALK:
+        while todo and len(seen) < _KNOWN_COMMITS:
             sha = todo.pop()
             if sha == ancestor:
                 return True
@@ -177,6 +178,9 @@ class GitHubRepo:
         )
         self._trees[made.sha] = tree.sha
         self._parents[made.sha] = tuple(parents)
+        for known_commits in (self._trees, self._parents):
+            while len(known_commits) > _KNOWN_COMMITS:  # months of batches; memory stays flat
+                del known_commits[next(iter(known_commits))]
         known = self._files.get(parents[0]) if parents else {}
         if known is not None:
             files = dict(known)

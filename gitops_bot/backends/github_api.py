@@ -99,19 +99,26 @@ class GitHubApi:
                 if wait is None:
                     raise ApiError(what, status, message) from None
                 log.warning(
-                    "%s: GitHub answered %d (%s); retry %d/%d in %.1fs",
+                    "%s: GitHub answered %d (%s); attempt %d of %d, next in %.1fs",
                     what,
                     status,
                     message,
                     attempt,
-                    MAX_ATTEMPTS - 1,
+                    MAX_ATTEMPTS,
                     wait,
                 )
                 last = f"{status} {message}"
             except OSError as failure:  # requests' connection errors are OSErrors
                 wait = self.governor.transient_failure()
                 last = REDACTOR.redact(type(failure).__name__)
-                log.warning("%s: %s; retry %d in %.1fs", what, last, attempt, wait)
+                log.warning(
+                    "%s: %s; attempt %d of %d, next in %.1fs",
+                    what,
+                    last,
+                    attempt,
+                    MAX_ATTEMPTS,
+                    wait,
+                )
             else:
                 self._observe_last()
                 self.governor.succeeded()
