@@ -19,6 +19,7 @@ from gitops_bot.gitrepo import ISOLATED_ENV
 from gitops_bot.queue import Store
 from gitops_bot.writer import Writer
 from helpers import ROOT, SECRET, STATUS_TOKEN, repo_for, seed_state_repo
+from served import Server, bot_env, free_port, start_serve, wait_ready
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -86,6 +87,23 @@ def app(settings: Settings, state_repo: Path) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
+    """`gitops-bot serve`: gunicorn with 4 web workers plus the supervised writer, on 127.0.0.1."""
+    env = bot_env(settings, tmp_path)
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        process = start_serve(env, port, log)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready(url, process, log_path)
+            yield Server(url, port, settings.state_dir / "state.git", env)
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
 
 
 @pytest.fixture

@@ -4,93 +4,21 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from gitops_bot.checker import check_files
-from gitops_bot.config import Settings
-from helpers import SECRET, git, signed_headers, signup, tenant_files
+from helpers import STATUS_TOKEN, git, signed_headers, signup, tenant_files
+from served import Server
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class Server:
-    url: str
-    port: int
-    remote: Path
-    env: dict[str, str]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
-    secret_file = tmp_path / "webhook-secret"
-    secret_file.write_text(SECRET)
-    token_file = tmp_path / "status-token"
-    token_file.write_text("e2e-token")
-    inventory_path = settings.seed_dir / "nix/inventory.json"
-    inventory = json.loads(inventory_path.read_text())
-    for host in inventory["hosts"].values():
-        host["capacity"] = 1000  # the examples' 200 seats would refuse the load test's last few
-    inventory_path.write_text(json.dumps(inventory))
-    port = free_port()
-    env = {
-        **os.environ,
-        "GITOPS_BOT_STATE_DIR": str(settings.state_dir),
-        "GITOPS_BOT_SEED_DIR": str(settings.seed_dir),
-        "GITOPS_BOT_WEBHOOK_SECRET_FILE": str(secret_file),
-        "GITOPS_BOT_STATUS_TOKEN_FILE": str(token_file),
-        "GITOPS_BOT_POLL_INTERVAL": "0.02",
-    }
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gitops_bot.cli",
-            "serve",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "4",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=1):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail((tmp_path / "serve.log").read_text())
-                time.sleep(0.1)
-        yield Server(url, port, settings.state_dir / "state.git", env)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def post(url: str, payload: object, event_id: str | None = None) -> tuple[int, dict[str, object]]:
@@ -168,7 +96,7 @@ def test_send_signup_cli_and_status(server: Server) -> None:
     answer = json.loads(result.stdout.removeprefix("202 "))
     wait_for_tenants(server.remote, {"wayne-enterprises"})
     request = urllib.request.Request(
-        answer["statusUrl"], headers={"Authorization": "Bearer e2e-token"}
+        answer["statusUrl"], headers={"Authorization": f"Bearer {STATUS_TOKEN}"}
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         status = json.loads(response.read())
