@@ -57,6 +57,11 @@ def signup(slug: str | None = "acme-corp", plan: str = "pro", **data: Any) -> di
     }
 
 
+def change(event_type: str, slug: str, **data: Any) -> dict[str, Any]:
+    """A lifecycle event (tenant.suspend, .resume, .update, .delete) for `slug`."""
+    return {"type": event_type, "timestamp": "2026-11-24T12:00:00Z", "data": {"slug": slug, **data}}
+
+
 def signed_headers(
     body: bytes, event_id: str | None = None, timestamp: int | None = None
 ) -> dict[str, str]:

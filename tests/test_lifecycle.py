@@ -16,11 +16,7 @@ from gitops_bot.cli import main
 from gitops_bot.config import Policy, Settings
 from gitops_bot.queue import Store
 from gitops_bot.writer import Writer
-from helpers import git, post_event, signup, tenant_files
-
-
-def change(event_type: str, slug: str, **data: Any) -> dict[str, Any]:
-    return {"type": event_type, "timestamp": "2026-11-24T12:00:00Z", "data": {"slug": slug, **data}}
+from helpers import change, git, post_event, signup, tenant_files
 
 
 def statuses(store: Store, slug: str) -> list[str]:
