@@ -27,11 +27,6 @@ STARTUP_DEADLINE = 60.0
 DRAIN_DEADLINE = 180.0
 
 
-def soak_scale() -> int:
-    """How many times the reliability suites multiply their counts (SOAK_SCALE, `make soak`)."""
-    return max(1, int(os.environ.get("SOAK_SCALE", "1")))
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
