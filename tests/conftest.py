@@ -11,6 +11,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from github import Github
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from fakegithub import FakeGitHub
 from gitops_bot.app import create_app
@@ -19,7 +21,18 @@ from gitops_bot.gitrepo import ISOLATED_ENV
 from gitops_bot.queue import Store
 from gitops_bot.writer import Writer
 from helpers import ROOT, SECRET, STATUS_TOKEN, repo_for, seed_state_repo
+from reliability import soak_scale
 from served import Server, bot_env, free_port, start_serve, wait_ready
+
+# No deadlines: two shared cores make any per-example time limit flaky. `make soak` runs the
+# property tests again with SOAK_SCALE times the examples.
+hypothesis_settings.register_profile(
+    "gitops-bot",
+    deadline=None,
+    max_examples=100 * soak_scale(),
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.load_profile("gitops-bot")
 
 
 def pytest_configure(config: pytest.Config) -> None:
