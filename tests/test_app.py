@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 from gitops_bot.app import create_app
 from gitops_bot.config import ConfigError, Settings
-from helpers import STATUS_TOKEN, post_event, signup
+from helpers import STATUS_TOKEN, change, post_event, signup
 
 
 def test_factory_refuses_without_secret(tmp_path: Path) -> None:
@@ -39,6 +39,14 @@ def test_openapi_document(client: FlaskClient) -> None:
         "webhook-timestamp",
         "webhook-signature",
     }
+
+
+def test_every_answer_of_the_events_endpoint_is_documented(client: FlaskClient) -> None:
+    # A lifecycle event about a tenant that does not exist is a 404.
+    documented = client.get("/openapi.json").json["paths"]["/v1/events"]["post"]["responses"]
+    answer = post_event(client, change("tenant.suspend", "nobody-here"))
+    assert answer.status_code == 404
+    assert str(answer.status_code) in documented
 
 
 def test_status_needs_the_token_and_hides_existence(client: FlaskClient) -> None:
