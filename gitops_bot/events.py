@@ -14,9 +14,11 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
 from gitops_bot.tenant import Hostname, Identifier, OpaqueId, slug_problem
@@ -37,14 +39,53 @@ def _slug_shape(value: str) -> str:
     return value
 
 
-RequestedSlug = Annotated[str, BeforeValidator(_ascii_lower), AfterValidator(_slug_shape)]
-RequestedDomain = Annotated[Hostname, BeforeValidator(_ascii_lower)]
+# What senders may write, for the OpenAPI document: A-Z is lowered before the rules apply,
+# and reserved slugs are well-formed (they get a 409, not a 422).
+RequestedSlug = Annotated[
+    str,
+    BeforeValidator(_ascii_lower),
+    AfterValidator(_slug_shape),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 3,
+            "maxLength": 40,
+            "pattern": r"^(?!.{2}--)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$",
+        }
+    ),
+]
+RequestedDomain = Annotated[
+    Hostname,
+    BeforeValidator(_ascii_lower),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 253,
+            "pattern": r"^(?:(?!.{2}--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]+$",
+        }
+    ),
+]
+
+
+def _one_of_required(*names: str) -> JsonDict:
+    """JSON Schema for 'at least one of `names` is set (not null)', which a model validator
+    enforces and pydantic cannot describe by itself."""
+    return {
+        "anyOf": [
+            {"required": [name], "properties": {name: {"not": {"type": "null"}}}} for name in names
+        ]
+    }
 
 
 class SignupData(BaseModel):
     """What the landing page knows about a new customer, minus anything personal."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        json_schema_extra=_one_of_required("slug", "organization"),
+    )
 
     slug: RequestedSlug | None = Field(
         default=None, description="Requested subdomain; derived from organization when absent"
@@ -120,6 +161,8 @@ class LifecycleData(BaseModel):
 
 class UpdateData(LifecycleData):
     """A plan change, or a new list of custom domains."""
+
+    model_config = ConfigDict(json_schema_extra=_one_of_required("plan", "domains"))
 
     plan: Identifier | None = None
     domains: list[RequestedDomain] | None = Field(default=None, max_length=20)
