@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime
 from typing import Annotated, Final, Literal
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -67,6 +67,22 @@ RequestedDomain = Annotated[
 ]
 
 
+_RFC3339: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _rfc3339(value: object) -> object:
+    # pydantic alone would also take Unix numbers, bare dates and times without an offset,
+    # none of which the document's "date-time" allows.
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T00:00:00Z")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
+
 def _one_of_required(*names: str) -> JsonDict:
     """JSON Schema for 'at least one of `names` is set (not null)', which a model validator
     enforces and pydantic cannot describe by itself."""
@@ -115,7 +131,7 @@ class SignupEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["tenant.signup"]
-    timestamp: datetime
+    timestamp: Timestamp
     data: SignupData
 
 
@@ -180,7 +196,7 @@ class SuspendEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["tenant.suspend"]
-    timestamp: datetime
+    timestamp: Timestamp
     data: LifecycleData
 
 
@@ -190,7 +206,7 @@ class ResumeEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["tenant.resume"]
-    timestamp: datetime
+    timestamp: Timestamp
     data: LifecycleData
 
 
@@ -200,7 +216,7 @@ class UpdateEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["tenant.update"]
-    timestamp: datetime
+    timestamp: Timestamp
     data: UpdateData
 
 
@@ -210,7 +226,7 @@ class DeleteEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["tenant.delete"]
-    timestamp: datetime
+    timestamp: Timestamp
     data: LifecycleData
 
 

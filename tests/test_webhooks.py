@@ -206,6 +206,11 @@ def test_signed_garbage_is_400(client: FlaskClient) -> None:
         (signup(None), "data"),
         ({**signup(), "extra": 1}, "extra"),
         ({"type": "tenant.signup", "data": {"slug": "x-ok", "plan": "pro"}}, "timestamp"),
+        # The document promises an RFC 3339 date-time with an offset; nothing laxer passes.
+        ({**signup("x-ok"), "timestamp": 1_700_000_000}, "timestamp"),
+        ({**signup("x-ok"), "timestamp": "1700000000"}, "timestamp"),
+        ({**signup("x-ok"), "timestamp": "2026-11-24"}, "timestamp"),
+        ({**signup("x-ok"), "timestamp": "2026-11-24T12:00:00"}, "timestamp"),
     ],
 )
 def test_invalid_events_get_422_naming_the_field(
