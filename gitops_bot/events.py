@@ -96,11 +96,9 @@ def _one_of_required(*names: str) -> JsonDict:
 class SignupData(BaseModel):
     """What the landing page knows about a new customer, minus anything personal."""
 
+    # Only the documented (camelCase) names: `customer_ref` is an unknown field, not an alias.
     model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        populate_by_name=True,
-        json_schema_extra=_one_of_required("slug", "organization"),
+        extra="forbid", frozen=True, json_schema_extra=_one_of_required("slug", "organization")
     )
 
     slug: RequestedSlug | None = Field(
@@ -157,7 +155,7 @@ class LifecycleData(BaseModel):
     by name (a 422 saying "data.host cannot be changed"), rather than as unknown extras.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     slug: RequestedSlug
     reason: Reason | None = Field(default=None, description="Recorded in the commit message")

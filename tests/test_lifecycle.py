@@ -94,6 +94,8 @@ def test_update_plan_and_domains(
         ({"origin": "msg_other"}, "data.origin"),
         ({"state": "suspended"}, "data.state"),
         ({"newSlug": "renamed"}, "data.newSlug"),
+        ({"new_slug": "renamed"}, "data.new_slug"),
+        ({"created_at": "2020-01-01T00:00:00Z"}, "data.created_at"),
         ({"plan": "platinum"}, "data.plan"),
         ({}, "data"),
     ],
