@@ -268,3 +268,5 @@ def test_get_is_405_in_json(client: FlaskClient) -> None:
     response = client.get("/v1/events")
     assert response.status_code == 405
     assert response.is_json
+    # RFC 9110: a 405 must say which methods the resource does allow.
+    assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
