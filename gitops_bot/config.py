@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,7 +20,14 @@ DeliveryMode = Literal["direct", "pr"]
 _SECRET_CREDENTIALS = {
     "webhook_secret": "webhook-secret",
     "status_token": "status-token",
+    "admin_token": "admin-token",
+    "notify_secret": "notify-secret",
+    "session_key": "session-key",
 }
+# The ones the bot refuses to start without (outside demo mode).
+_REQUIRED_SECRETS = ("webhook_secret", "status_token", "admin_token")
+# Secrets in the Standard Webhooks format, shared with the landing page's backend.
+_WHSEC = frozenset({"webhook_secret", "notify_secret"})
 
 
 class ConfigError(Exception):
@@ -56,6 +66,28 @@ class Settings(BaseSettings):
     webhook_secret_file: Path | None = None
     status_token: SecretStr | None = None
     status_token_file: Path | None = None
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bearer token for /admin and /metrics"
+    )
+    admin_token_file: Path | None = None
+    session_key: SecretStr | None = Field(
+        default=None, description="Signs admin session cookies; default: generated in state_dir"
+    )
+    session_key_file: Path | None = None
+
+    notify_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="Where to POST a signed tenant.status event on every state change",
+    )
+    notify_secret: SecretStr | None = None
+    notify_secret_file: Path | None = None
+    notify_attempts: int = Field(default=12, ge=1, description="Deliveries tried before giving up")
+    commit_url_template: str | None = Field(
+        default=None,
+        pattern=r"\{sha\}",
+        description="Link to a commit in the admin view, e.g. https://github.com/o/r/commit/{sha}",
+    )
 
     state_dir: Path = Path("var")
     database: Path | None = Field(
@@ -111,48 +143,77 @@ class Settings(BaseSettings):
     def delivery_for(self, event_type: str, plan: str) -> DeliveryMode:
         return self.policy.delivery_for(event_type, plan)
 
-    def require_secrets(self) -> Settings:
-        """These settings with every secret set, or ConfigError.
+    def require_secrets(self, only: Sequence[str] | None = None) -> Settings:
+        """These settings with every secret they need set (or just those named), or ConfigError.
 
         Demo mode instead creates the missing secrets once, in files under the state directory,
-        so that every web worker, the writer and `send-signup` share them.
+        so that every web worker, the writer and `send-signup` share them. The session key
+        is the bot's alone (nobody else ever holds it), so it is generated in every mode.
         """
-        missing = [name for name in _SECRET_CREDENTIALS if getattr(self, name) is None]
-        if not missing:
-            return self
-        if not self.demo:
+        needed = (
+            list(only)
+            if only is not None
+            else [*_REQUIRED_SECRETS, *(["notify_secret"] if self.notify_url else [])]
+        )
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing and not self.demo:
             name = missing[0]
             raise ConfigError(
                 f"no {name.replace('_', ' ')}: set GITOPS_BOT_{name.upper()}_FILE (or the systemd "
                 f"credential '{_SECRET_CREDENTIALS[name]}'), or GITOPS_BOT_DEMO=1 for a demo"
             )
-        return self.model_copy(
-            update={name: SecretStr(self._demo_secret(name)) for name in missing}
-        )
+        update = {name: SecretStr(self._demo_secret(name)) for name in missing}
+        if self.session_key is None and only is None:
+            update["session_key"] = SecretStr(_shared_secret(self.state_dir / "session-key"))
+        return self.model_copy(update=update) if update else self
+
+    def flask_secret_key(self) -> bytes:
+        """The key that signs admin session cookies.
+
+        Bound to the admin token, so that replacing a leaked token also ends every session.
+        """
+        if self.session_key is None or self.admin_token is None:
+            raise ConfigError("no session key or admin token: call require_secrets() first")
+        return hmac.new(
+            self.session_key.get_secret_value().encode(),
+            self.admin_token.get_secret_value().encode(),
+            hashlib.sha256,
+        ).digest()
+
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold, for the log redaction to hide."""
+        values = (getattr(self, name) for name in _SECRET_CREDENTIALS)
+        return [value.get_secret_value() for value in values if value is not None]
 
     def demo_secret_path(self, name: str) -> Path:
         return self.state_dir / "demo-secrets" / _SECRET_CREDENTIALS[name]
 
     def _demo_secret(self, name: str) -> str:
-        path = self.demo_secret_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        value = (
-            "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-            if name == "webhook_secret"
-            else secrets.token_urlsafe(24)
-        )
-        # Written aside and linked into place: link fails if the file exists, so when two
-        # processes start at once, both end up with the first one's complete secret.
-        draft = path.with_name(f".{path.name}.{os.getpid()}")
-        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
-            file.write(value + "\n")
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            value = path.read_text(encoding="utf-8").strip()
-        finally:
-            draft.unlink()
-        return value
+        return _shared_secret(self.demo_secret_path(name), whsec=name in _WHSEC)
+
+
+def _shared_secret(path: Path, *, whsec: bool = False) -> str:
+    """The secret in `path`, created first if missing, so that every process shares it."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value = (
+        "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+        if whsec
+        else secrets.token_urlsafe(24)
+    )
+    # Written aside and linked into place: link fails if the file exists, so when two
+    # processes start at once, both end up with the first one's complete secret.
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+        file.write(value + "\n")
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        value = path.read_text(encoding="utf-8").strip()
+    finally:
+        draft.unlink()
+    return value
 
 
 def _read_secret(path: str | Path | None, credential: str) -> str | None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import git
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 BOT_NAME: Final = "gitops-bot"
 BOT_EMAIL: Final = "gitops-bot@users.noreply.invalid"
@@ -21,6 +24,14 @@ ISOLATED_ENV: Final = {
     "GIT_COMMITTER_NAME": BOT_NAME,
     "GIT_COMMITTER_EMAIL": BOT_EMAIL,
 }
+TOKEN_VARIABLE: Final = "GITOPS_BOT_GIT_TOKEN"  # noqa: S105 - a variable name, not a secret
+# A credential helper that answers with the token from the environment of the git process:
+# the token never reaches a command line (visible in `ps`), .git/config or a remote URL.
+# The first, empty helper entry drops any helper the repository's own config names.
+_TOKEN_HELPER: Final = (
+    '!f() { test "$1" = get || exit 0; '
+    f'printf "username=x-access-token\\npassword=%s\\n" "${TOKEN_VARIABLE}"; }}; f'
+)
 
 
 def open_repo(path: Path) -> git.Repo:
@@ -42,11 +53,14 @@ class GitError(Exception):
     """A git command on a checkout failed; the message is git's own."""
 
 
-def run(repo: Path, *args: str) -> bytes:
-    """Run git in `repo` (a checkout or a bare repo) and return its output as bytes."""
+def run(repo: Path, *args: str, env: Mapping[str, str] | None = None) -> bytes:
+    """Run git in `repo` (a checkout or a bare repo) and return its output as bytes.
+
+    `env` adds to the isolated environment, e.g. credential_env() for a fetch or push.
+    """
     try:
         output: bytes = git.Git(str(repo)).execute(
-            ["git", *args], env=ISOLATED_ENV, stdout_as_string=False
+            ["git", *args], env={**ISOLATED_ENV, **(env or {})}, stdout_as_string=False
         )
     except git.GitCommandError as failure:
         stderr = str(failure.stderr).strip().removeprefix("stderr: ").strip("'")
@@ -61,6 +75,15 @@ def resolve(repo: Path, rev: str) -> str:
     if rev.startswith("-"):
         raise GitError(f"not a revision: {rev!r}")
     return run(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
+
+
+def has_commit(repo: Path, sha: str) -> bool:
+    """Whether `repo` holds the commit `sha` (a shallow or rewritten clone may not)."""
+    try:
+        resolve(repo, sha)
+    except GitError:
+        return False
+    return True
 
 
 def archive(repo: Path, commit: str) -> bytes:
@@ -89,3 +112,81 @@ def trailers(repo: Path, base: str, head: str, key: str) -> list[str]:
     """The values of trailer `key` in the commits after `base` up to `head`."""
     log = run(repo, "log", f"--format=%(trailers:key={key},valueonly)", f"{base}..{head}")
     return [line.strip() for line in log.decode().splitlines() if line.strip()]
+
+
+def changed_paths(repo: Path, base: str, head: str) -> tuple[str, ...]:
+    """Paths whose content differs between two commits' trees; a rename is two paths."""
+    output = run(repo, "diff-tree", "-r", "-z", "--name-only", "--no-renames", base, head)
+    return tuple(path for path in output.decode().split("\0") if path)
+
+
+def refs(repo: Path, prefix: str) -> dict[str, str]:
+    """Every ref under `prefix` (e.g. `refs/tags/deployed/`) and the commit it points at."""
+    output = run(
+        repo, "for-each-ref", "--format=%(refname)%00%(objectname)%00%(*objectname)", prefix
+    )
+    found = {}
+    for line in output.decode().splitlines():
+        name, direct, peeled = line.split("\0")
+        found[name] = peeled or direct  # an annotated tag points at its tag object
+    return found
+
+
+def update_ref(repo: Path, ref: str, new: str, *, old: str | None) -> None:
+    """Move `ref` to `new` only if it still points at `old` (None: only if it does not exist)."""
+    run(repo, "update-ref", ref, new, old or "")
+
+
+def credential_env(token: str | None) -> dict[str, str]:
+    """Extra environment that lets git fetch and push over HTTPS with `token`, if any."""
+    if not token:
+        return {}
+    return {
+        "GIT_CONFIG_COUNT": "2",
+        "GIT_CONFIG_KEY_0": "credential.helper",
+        "GIT_CONFIG_VALUE_0": "",
+        "GIT_CONFIG_KEY_1": "credential.helper",
+        "GIT_CONFIG_VALUE_1": _TOKEN_HELPER,
+        TOKEN_VARIABLE: token,
+    }
+
+
+def fetch_refs(repo: Path, remote: str, pattern: str, *, token: str | None) -> None:
+    """Make the local refs matching `pattern` (e.g. `refs/tags/deployed/*`) equal the remote's."""
+    run(
+        repo,
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        "--prune",
+        remote,
+        f"+{pattern}:{pattern}",
+        env=credential_env(token),
+    )
+
+
+def push_refs(
+    repo: Path,
+    remote: str,
+    updates: Mapping[str, tuple[str | None, str]],
+    *,
+    token: str | None,
+) -> None:
+    """Set each remote ref to its new commit, all or none, each only if still at its old one.
+
+    `updates` maps a ref to (old, new); old None means the ref must not exist yet. A lease per
+    ref, rather than a blind force, turns a concurrent move by someone else into a refusal.
+    """
+    leases = [f"--force-with-lease={ref}:{old or ''}" for ref, (old, _new) in updates.items()]
+    specs = [f"{new}:{ref}" for ref, (_old, new) in updates.items()]
+    run(
+        repo,
+        "push",
+        "--quiet",
+        "--atomic",
+        "--no-verify",
+        *leases,
+        remote,
+        *specs,
+        env=credential_env(token),
+    )

@@ -12,6 +12,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal, Self
 
+from gitops_bot import outbox
 from gitops_bot.inventory import Inventory
 from gitops_bot.lifecycle import should_record
 
@@ -62,6 +63,7 @@ class Store:
         # isolation_level=None: transactions are explicit, so BEGIN IMMEDIATE means what it says.
         self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
         self._db.row_factory = sqlite3.Row
+        # Persistent once set, but cheap to confirm, and a fresh file needs it.
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
 
@@ -73,6 +75,11 @@ class Store:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """For the modules that own their own tables (outbox, errors) and read models."""
+        return self._db
 
     def migrate(self) -> None:
         self._db.executescript(files("gitops_bot").joinpath("schema.sql").read_text())
@@ -196,16 +203,34 @@ class Store:
         commit_sha: str | None = None,
         url: str | None = None,
         reason: str | None = None,
+        notify: bool = True,
     ) -> bool:
-        """Record that `slug` reached `status`, unless the state machine says it is stale."""
-        if not should_record(self.last_status(slug), status):
-            return False
-        self._db.execute(
-            "INSERT INTO transitions (slug, status, at, event_id, commit_sha, url, reason)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (slug, status, time.time(), event_id, commit_sha, url, reason),
-        )
-        return True
+        """Record that `slug` reached `status`, unless the state machine says it is stale.
+
+        With notifications on, its message is written in the same transaction; `notify`
+        False records without telling anyone (history recovered, not a change).
+        """
+        with self.transaction() as db:
+            if not should_record(self.last_status(slug), status):
+                return False
+            at = time.time()
+            inserted = db.execute(
+                "INSERT INTO transitions (slug, status, at, event_id, commit_sha, url, reason)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (slug, status, at, event_id, commit_sha, url, reason),
+            )
+            if notify and outbox.enabled(db) and inserted.lastrowid is not None:
+                outbox.enqueue(
+                    db,
+                    transition_id=inserted.lastrowid,
+                    slug=slug,
+                    status=status,
+                    at=at,
+                    commit_sha=commit_sha,
+                    url=url,
+                    reason=reason,
+                )
+            return True
 
     def transitions(self, slug: str) -> list[dict[str, Any]]:
         rows = self._db.execute(

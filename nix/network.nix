@@ -16,6 +16,10 @@ let
     ];
     networking.hostName = name;
     deployment.targetHost = host.address;
+    # NixOps would otherwise generate an SSH key per machine, authorize it for root and then
+    # connect with StrictHostKeyChecking=no. The deploy workflow's state is new on every run,
+    # so that key would be lost each time: use the operator's deploy key and known_hosts.
+    deployment.provisionSSHKey = false;
   };
 in
 {

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,15 +15,26 @@ from github import Github
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
+from fake_engine import FakeEngine
 from fakegithub import FakeGitHub
 from gitops_bot.app import create_app
+from gitops_bot.backends.local import LocalGitRepo
 from gitops_bot.config import Settings
 from gitops_bot.gitrepo import ISOLATED_ENV
 from gitops_bot.queue import Store
 from gitops_bot.writer import Writer
-from helpers import ROOT, SECRET, STATUS_TOKEN, repo_for, seed_state_repo
+from helpers import (
+    ADMIN_TOKEN,
+    ROOT,
+    SECRET,
+    STATUS_TOKEN,
+    Server,
+    find_browser,
+    repo_for,
+    running_bot,
+    seed_state_repo,
+)
 from reliability import soak_scale
-from served import Server, bot_env, free_port, start_serve, wait_ready
 
 # No deadlines: two shared cores make any per-example time limit flaky. `make soak` runs the
 # property tests again with SOAK_SCALE times the examples.
@@ -40,6 +52,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # quietly skipping every Nix test.
     if os.environ.get("REQUIRE_NIX") and shutil.which("nix-instantiate") is None:
         raise pytest.UsageError("REQUIRE_NIX is set but nix-instantiate is not on PATH")
+    # Likewise REQUIRE_BROWSER: the admin page's browser test must run in CI, not skip.
+    if os.environ.get("REQUIRE_BROWSER") and find_browser() is None:
+        raise pytest.UsageError("REQUIRE_BROWSER is set but no chromium is installed")
 
 
 @pytest.fixture(autouse=True)
@@ -68,6 +83,7 @@ def settings(tmp_path: Path, seed_dir: Path) -> Settings:
         seed_dir=seed_dir,
         webhook_secret=SECRET,
         status_token=STATUS_TOKEN,
+        admin_token=ADMIN_TOKEN,
         poll_interval=0.01,
         synchronous="NORMAL",
     )
@@ -86,8 +102,25 @@ def store(settings: Settings, state_repo: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def writer(settings: Settings, store: Store) -> Writer:
-    return Writer(store=store, repo=repo_for(settings), settings=settings)
+def writer(settings: Settings, store: Store) -> Iterator[Writer]:
+    repo = repo_for(settings)
+    yield Writer(store=store, repo=repo, settings=settings)
+    repo.close()
+
+
+@pytest.fixture
+def clone(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., LocalGitRepo]]:
+    """Another clone of a state repo (another writer, a reviewer), closed after the test."""
+    opened: list[LocalGitRepo] = []
+
+    def open_clone(name: str = "other.git", remote: str | None = None) -> LocalGitRepo:
+        repo = LocalGitRepo(remote or settings.remote_url, tmp_path / name)
+        opened.append(repo)
+        return repo
+
+    yield open_clone
+    for repo in opened:
+        repo.close()
 
 
 @pytest.fixture
@@ -104,19 +137,15 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
-    """`gitops-bot serve`: gunicorn with 4 web workers plus the supervised writer, on 127.0.0.1."""
-    env = bot_env(settings, tmp_path)
-    port = free_port()
-    log_path = tmp_path / "serve.log"
-    with log_path.open("wb") as log:
-        process = start_serve(env, port, log)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_ready(url, process, log_path)
-            yield Server(url, port, settings.state_dir / "state.git", env)
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
+    """`gitops-bot serve` (gunicorn and the writer) on a free 127.0.0.1 port."""
+    inventory_path = settings.seed_dir / "nix/inventory.json"
+    inventory = json.loads(inventory_path.read_text())
+    for host in inventory["hosts"].values():
+        # The examples' 200 seats would refuse the load suites' signups (5,000 under make soak).
+        host["capacity"] = 100_000
+    inventory_path.write_text(json.dumps(inventory))
+    with running_bot(settings, tmp_path) as running:
+        yield running
 
 
 @pytest.fixture
@@ -133,3 +162,9 @@ def github_client(fake_github: FakeGitHub) -> Iterator[Github]:
     client = fake_github.client()
     yield client
     client.close()
+
+
+@pytest.fixture
+def fake_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    """`nixops` and `colmena` on PATH that record their arguments and fail on demand."""
+    return FakeEngine(tmp_path / "engine", monkeypatch)

@@ -6,12 +6,22 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import shutil
+import socket
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 
 from gitops_bot.backends.local import LocalGitRepo
@@ -24,6 +34,23 @@ ROOT = Path(__file__).resolve().parent.parent
 SECRET_BYTES = b"test-secret-0123456789abcdef"
 SECRET = "whsec_" + base64.b64encode(SECRET_BYTES).decode()
 STATUS_TOKEN = "status-token-for-tests"
+ADMIN_TOKEN = "admin-token-for-tests"
+
+
+def find_browser() -> Path | None:
+    """The Chromium the browser test drives: Debian's, as `make test` installs it.
+
+    Elsewhere (a CI image with Chrome preinstalled) $CHROMIUM or a Chromium-based
+    browser on PATH; Ubuntu's chromium-browser is a snap shim Playwright cannot drive.
+    """
+    if named := os.environ.get("CHROMIUM"):
+        return Path(named)
+    if (debian := Path("/usr/bin/chromium")).exists():
+        return debian
+    for name in ("google-chrome", "google-chrome-stable", "chromium"):
+        if found := shutil.which(name):
+            return Path(found)
+    return None
 
 
 def repo_for(settings: Settings) -> LocalGitRepo:
@@ -34,9 +61,11 @@ def seed_state_repo(settings: Settings) -> Path:
     """Create the bare remote and let a writer seed it and sync the queue, as on first start."""
     remote = settings.state_dir / "state.git"
     init_bare(remote, branch=settings.branch)
+    repo = repo_for(settings)
     with Store(settings.database_path) as store:
         store.migrate()
-        Writer(store=store, repo=repo_for(settings), settings=settings).head()
+        Writer(store=store, repo=repo, settings=settings).head()
+    repo.close()
     return remote
 
 
@@ -94,3 +123,117 @@ def tenant_files(repo: Path, ref: str = "main") -> dict[str, dict[str, Any]]:
         for name in names
         if name.endswith(".json") and name != "tenant.schema.json"
     }
+
+
+@dataclass
+class Server:
+    """`gitops-bot serve` running on 127.0.0.1, and what a test needs to talk to it."""
+
+    url: str
+    port: int
+    remote: Path
+    env: dict[str, str]
+    log: Path
+    admin_token: str
+    status_token: str
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def running_bot(settings: Settings, workdir: Path, **env: str) -> Iterator[Server]:
+    """`gitops-bot serve` with 4 web workers and the writer, until the block ends.
+
+    Secrets come from files, as in production; `env` adds or overrides variables.
+    """
+    secrets = {
+        "WEBHOOK_SECRET": SECRET,
+        "STATUS_TOKEN": "e2e-token",
+        "ADMIN_TOKEN": "e2e-admin-token-0123456789",
+    }
+    files = {}
+    for name, value in secrets.items():
+        files[f"GITOPS_BOT_{name}_FILE"] = path = workdir / name.lower()
+        path.write_text(value)
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "GITOPS_BOT_STATE_DIR": str(settings.state_dir),
+        "GITOPS_BOT_SEED_DIR": str(settings.seed_dir),
+        "GITOPS_BOT_POLL_INTERVAL": "0.02",
+        **{key: str(path) for key, path in files.items()},
+        **env,
+    }
+    log_path = workdir / "serve.log"
+    log = log_path.open("wb")
+    command = ["serve", "--bind", f"127.0.0.1:{port}", "--workers", "4"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gitops_bot.cli", *command],
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60  # generous: the two cores are shared
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=1):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail(log_path.read_text())
+                time.sleep(0.1)
+        remote = settings.state_dir / "state.git"
+        yield Server(
+            url, port, remote, full_env, log_path, secrets["ADMIN_TOKEN"], secrets["STATUS_TOKEN"]
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+class Clone:
+    """A working clone of a bare remote, committed to as a person would, with the git CLI."""
+
+    IDENTITY = ("-c", "user.name=test person", "-c", "user.email=person@test.invalid")
+
+    def __init__(self, path: Path, remote: Path) -> None:
+        self.path, self.remote = path, remote
+        subprocess.run(
+            ["git", "clone", "--quiet", str(remote), str(path)], check=True, capture_output=True
+        )
+        if not self.git("branch", "--remotes"):
+            self.git("symbolic-ref", "HEAD", "refs/heads/main")  # an empty remote: start main
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(self.path), *self.IDENTITY, *args],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+
+    def write(self, path: str, content: str | dict[str, Any]) -> None:
+        target = self.path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = content if isinstance(content, str) else json.dumps(content, indent=2) + "\n"
+        target.write_text(text)
+
+    def read_json(self, path: str) -> Any:
+        return json.loads((self.path / path).read_text())
+
+    def remove(self, path: str) -> None:
+        (self.path / path).unlink()
+
+    def commit(self, message: str) -> str:
+        """Commit every change, push it, and return the new commit's id."""
+        self.git("add", "-A")
+        self.git("commit", "--quiet", "--allow-empty", "-m", message)
+        self.git("push", "--quiet", "origin", "HEAD")
+        return self.git("rev-parse", "HEAD")

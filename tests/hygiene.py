@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Final
 
 from gitops_bot.gitrepo import BOT_EMAIL, BOT_NAME
-from helpers import SECRET, SECRET_BYTES, STATUS_TOKEN
+from helpers import ADMIN_TOKEN, SECRET, SECRET_BYTES, STATUS_TOKEN
 
 EMAIL: Final = re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 # Webhook secrets, GitHub tokens of every kind, and any PEM block (private keys, certificates).
@@ -23,8 +23,17 @@ TOKEN: Final = re.compile(
     rb"whsec_|gh[pousr]_[A-Za-z0-9]{8,}|github_pat_|-----BEGIN [A-Z0-9 ]+-----"
 )
 SEED_SUBJECT: Final = "Seed the state repo with tenants/ and nix/"
-# The secrets the tests configure, in every spelling they could leak in.
-TEST_SECRETS: Final = (SECRET, SECRET.removeprefix("whsec_"), SECRET_BYTES.decode(), STATUS_TOKEN)
+# The secrets the tests configure (in-process, and for helpers.running_bot), in every
+# spelling they could leak in.
+TEST_SECRETS: Final = (
+    SECRET,
+    SECRET.removeprefix("whsec_"),
+    SECRET_BYTES.decode(),
+    STATUS_TOKEN,
+    ADMIN_TOKEN,
+    "e2e-token",
+    "e2e-admin-token-0123456789",
+)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,14 @@
-"""The bot as real processes for the tests: `serve` and `worker`, and a sender that retries."""
+"""The bot as separate processes (`serve --no-writer`, `worker`), and a sender that retries.
+
+helpers.running_bot starts the whole bot at once; the crash and limits suites need its
+parts one by one, to kill and restart each.
+"""
 
 from __future__ import annotations
 
 import http.client
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,17 +23,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from gitops_bot.config import Settings
-from helpers import SECRET, STATUS_TOKEN, sign
+from helpers import ADMIN_TOKEN, SECRET, STATUS_TOKEN, sign
 
 # Every wait in these suites is bounded, but generously: other test runs share the two cores.
 STARTUP_DEADLINE = 60.0
 DRAIN_DEADLINE = 180.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def bot_env(settings: Settings, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -42,6 +39,8 @@ def bot_env(settings: Settings, tmp_path: Path, **extra: str) -> dict[str, str]:
     secret_file.write_text(SECRET)
     token_file = tmp_path / "status-token"
     token_file.write_text(STATUS_TOKEN)
+    admin_file = tmp_path / "admin-token"
+    admin_file.write_text(ADMIN_TOKEN)
     inventory_path = settings.seed_dir / "nix/inventory.json"
     inventory = json.loads(inventory_path.read_text())
     for host in inventory["hosts"].values():
@@ -53,6 +52,7 @@ def bot_env(settings: Settings, tmp_path: Path, **extra: str) -> dict[str, str]:
         "GITOPS_BOT_SEED_DIR": str(settings.seed_dir),
         "GITOPS_BOT_WEBHOOK_SECRET_FILE": str(secret_file),
         "GITOPS_BOT_STATUS_TOKEN_FILE": str(token_file),
+        "GITOPS_BOT_ADMIN_TOKEN_FILE": str(admin_file),
         "GITOPS_BOT_POLL_INTERVAL": "0.02",
         **extra,
     }
@@ -111,16 +111,6 @@ def closing_db(database: Path) -> Iterator[sqlite3.Connection]:
 def integrity(database: Path) -> str:
     with closing_db(database) as db:
         return str(db.execute("PRAGMA integrity_check").fetchone()[0])
-
-
-@dataclass(frozen=True)
-class Server:
-    """`gitops-bot serve` running on a real port."""
-
-    url: str
-    port: int
-    remote: Path
-    env: dict[str, str]
 
 
 @dataclass(frozen=True)

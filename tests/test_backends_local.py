@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,19 @@ from helpers import git
 
 
 @pytest.fixture
+def clones() -> Iterator[Callable[[str, Path], LocalGitRepo]]:
+    opened: list[LocalGitRepo] = []
+
+    def open_clone(url: str, path: Path) -> LocalGitRepo:
+        opened.append(LocalGitRepo(url, path))
+        return opened[-1]
+
+    yield open_clone
+    for repo in opened:
+        repo.close()
+
+
+@pytest.fixture
 def remote(tmp_path: Path) -> Path:
     path = tmp_path / "remote.git"
     init_bare(path, branch="main")
@@ -20,11 +35,14 @@ def remote(tmp_path: Path) -> Path:
 
 
 def test_missing_branch_is_none(remote: Path, tmp_path: Path) -> None:
-    assert LocalGitRepo(str(remote), tmp_path / "clone.git").snapshot("main") is None
+    with closing(LocalGitRepo(str(remote), tmp_path / "clone.git")) as repo:
+        assert repo.snapshot("main") is None
 
 
-def test_commit_advance_snapshot_round_trip(remote: Path, tmp_path: Path) -> None:
-    repo = LocalGitRepo(str(remote), tmp_path / "clone.git")
+def test_commit_advance_snapshot_round_trip(
+    remote: Path, tmp_path: Path, clones: Callable[[str, Path], LocalGitRepo]
+) -> None:
+    repo = clones(str(remote), tmp_path / "clone.git")
     root = repo.commit(
         [], {"tenants/a.json": b"a\n", "nix/x.nix": b"{}\n", "README": b"r"}, "root\n"
     )
@@ -47,9 +65,11 @@ def test_commit_advance_snapshot_round_trip(remote: Path, tmp_path: Path) -> Non
     )
 
 
-def test_non_fast_forward_is_refused_not_forced(remote: Path, tmp_path: Path) -> None:
-    ours = LocalGitRepo(str(remote), tmp_path / "ours.git")
-    theirs = LocalGitRepo(str(remote), tmp_path / "theirs.git")
+def test_non_fast_forward_is_refused_not_forced(
+    remote: Path, tmp_path: Path, clones: Callable[[str, Path], LocalGitRepo]
+) -> None:
+    ours = clones(str(remote), tmp_path / "ours.git")
+    theirs = clones(str(remote), tmp_path / "theirs.git")
     root = ours.commit([], {"tenants/a.json": b"a\n"}, "root\n")
     assert ours.advance("main", root)
     mine = ours.commit([root], {"tenants/b.json": b"b\n"}, "mine\n")
@@ -64,14 +84,18 @@ def test_non_fast_forward_is_refused_not_forced(remote: Path, tmp_path: Path) ->
     assert not ours.contains("main", "0" * 40)
 
 
-def test_unreachable_remote_is_a_backend_error(tmp_path: Path) -> None:
-    repo = LocalGitRepo(str(tmp_path / "nowhere.git"), tmp_path / "clone.git")
+def test_unreachable_remote_is_a_backend_error(
+    tmp_path: Path, clones: Callable[[str, Path], LocalGitRepo]
+) -> None:
+    repo = clones(str(tmp_path / "nowhere.git"), tmp_path / "clone.git")
     with pytest.raises(BackendError, match="fetch failed"):
         repo.snapshot("main")
 
 
-def test_clone_config_holds_no_credentials(remote: Path, tmp_path: Path) -> None:
-    LocalGitRepo(str(remote), tmp_path / "clone.git").snapshot("main")
+def test_clone_config_holds_no_credentials(
+    remote: Path, tmp_path: Path, clones: Callable[[str, Path], LocalGitRepo]
+) -> None:
+    clones(str(remote), tmp_path / "clone.git").snapshot("main")
     config = (tmp_path / "clone.git" / "config").read_text()
     assert "token" not in config.lower()
     assert "@" not in config

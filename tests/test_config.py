@@ -17,8 +17,11 @@ def test_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
 def test_secret_from_environment_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "secret").write_text("whsec_ZnJvbS1maWxl\n")
     (tmp_path / "token").write_text("tok\n")
+    (tmp_path / "admin").write_text("adm\n")
     monkeypatch.setenv("GITOPS_BOT_WEBHOOK_SECRET_FILE", str(tmp_path / "secret"))
     monkeypatch.setenv("GITOPS_BOT_STATUS_TOKEN_FILE", str(tmp_path / "token"))
+    monkeypatch.setenv("GITOPS_BOT_ADMIN_TOKEN_FILE", str(tmp_path / "admin"))
+    monkeypatch.setenv("GITOPS_BOT_STATE_DIR", str(tmp_path / "var"))
     settings = Settings().require_secrets()
     assert settings.webhook_secret is not None
     assert settings.webhook_secret.get_secret_value() == "whsec_ZnJvbS1maWxl"
@@ -28,10 +31,46 @@ def test_secret_from_environment_file(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_secret_from_systemd_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "webhook-secret").write_text("whsec_Y3JlZA==")
     (tmp_path / "status-token").write_text("tok")
+    (tmp_path / "admin-token").write_text("adm")
+    (tmp_path / "session-key").write_text("from-credentials")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
-    settings = Settings().require_secrets()
+    settings = Settings(state_dir=tmp_path / "var").require_secrets()
     assert settings.webhook_secret is not None
     assert settings.webhook_secret.get_secret_value() == "whsec_Y3JlZA=="
+    assert settings.admin_token is not None
+    assert settings.admin_token.get_secret_value() == "adm"
+    assert settings.session_key is not None
+    assert settings.session_key.get_secret_value() == "from-credentials"
+    assert not (tmp_path / "var" / "session-key").exists()
+
+
+def test_admin_token_is_required(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"GITOPS_BOT_ADMIN_TOKEN_FILE.*'admin-token'"):
+        Settings(
+            state_dir=tmp_path, webhook_secret="whsec_eA==", status_token="t"
+        ).require_secrets()
+
+
+def test_notify_secret_is_required_only_with_a_notify_url(tmp_path: Path) -> None:
+    base = Settings(
+        state_dir=tmp_path, webhook_secret="whsec_eA==", status_token="t", admin_token="a"
+    )
+    assert base.require_secrets().notify_secret is None
+    with pytest.raises(ConfigError, match="GITOPS_BOT_NOTIFY_SECRET_FILE"):
+        base.model_copy(update={"notify_url": "https://landing.example/hooks"}).require_secrets()
+
+
+def test_session_key_is_generated_once_and_bound_to_the_admin_token(tmp_path: Path) -> None:
+    secrets = {"webhook_secret": "whsec_eA==", "status_token": "t", "admin_token": "first"}
+    first = Settings(state_dir=tmp_path, **secrets).require_secrets()
+    again = Settings(state_dir=tmp_path, **secrets).require_secrets()
+    rotated = Settings(state_dir=tmp_path, **{**secrets, "admin_token": "second"}).require_secrets()
+    assert (tmp_path / "session-key").stat().st_mode & 0o077 == 0
+    assert first.session_key == again.session_key == rotated.session_key
+    assert first.flask_secret_key() == again.flask_secret_key()
+    # A new admin token ends every session signed under the old one.
+    assert first.flask_secret_key() != rotated.flask_secret_key()
+    assert set(first.secret_values()) >= {"whsec_eA==", "t", "first"}
 
 
 def test_unreadable_secret_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -47,6 +86,9 @@ def test_demo_mode_generates_secrets_once_and_shares_them(tmp_path: Path) -> Non
     assert first.webhook_secret.get_secret_value().startswith("whsec_")
     assert first.webhook_secret == second.webhook_secret
     assert first.status_token == second.status_token
+    assert first.admin_token == second.admin_token
+    assert first.admin_token is not None
+    assert first.notify_secret is None  # no notify_url, no secret to invent
     secret_file = first.demo_secret_path("webhook_secret")
     assert secret_file.stat().st_mode & 0o077 == 0
 

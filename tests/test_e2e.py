@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from gitops_bot.checker import check_files
-from helpers import STATUS_TOKEN, git, signed_headers, signup, tenant_files
-from served import Server
+from helpers import SECRET, Server, git, signed_headers, signup, tenant_files
 
 pytestmark = pytest.mark.slow
 
@@ -96,7 +96,7 @@ def test_send_signup_cli_and_status(server: Server) -> None:
     answer = json.loads(result.stdout.removeprefix("202 "))
     wait_for_tenants(server.remote, {"wayne-enterprises"})
     request = urllib.request.Request(
-        answer["statusUrl"], headers={"Authorization": f"Bearer {STATUS_TOKEN}"}
+        answer["statusUrl"], headers={"Authorization": "Bearer e2e-token"}
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         status = json.loads(response.read())
@@ -122,3 +122,55 @@ def test_chunked_oversized_body_is_413_over_real_http(server: Server) -> None:
     assert response.status == 413
     assert json.loads(response.read())["error"]
     connection.close()
+
+
+def scrape(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    request = urllib.request.Request(
+        f"{server.url}/metrics", headers={"Authorization": f"Bearer {server.admin_token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_every_worker_scrapes_the_same_totals_and_logs_are_json(server: Server) -> None:
+    slugs = {f"obs-{n}" for n in range(8)}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda slug: post(server.url, signup(slug)), sorted(slugs)))
+    assert {status for status, _ in answers} == {202}
+    body = json.dumps(signup("forged")).encode()
+    forged = urllib.request.Request(
+        f"{server.url}/v1/events",
+        data=body,
+        headers={**signed_headers(body), "webhook-signature": "v1,AAAA"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(forged, timeout=10)
+    refused.value.close()
+    assert refused.value.code == 401
+    wait_for_tenants(server.remote, slugs)
+    deadline = time.monotonic() + 30
+    while scrape(server)[("gitops_bot_queue_depth", ())] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # Four web workers answer scrapes at random; each must tell the whole story.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        scrapes = list(pool.map(lambda _: scrape(server), range(16)))
+    accepted = ("gitops_bot_intake_accepted_total", (("type", "tenant.signup"),))
+    forged_key = ("gitops_bot_intake_rejected_total", (("reason", "signature"),))
+    assert {s[accepted] for s in scrapes} == {8}
+    assert {s[forged_key] for s in scrapes} == {1}
+    assert {s[("gitops_bot_accept_to_commit_seconds_count", ())] for s in scrapes} == {8}
+
+    text = server.log.read_text()
+    lines = [json.loads(line) for line in text.splitlines()]
+    answered = {line["slug"]: line for line in lines if "answered 202" in line["message"]}
+    assert set(answered) == slugs
+    assert all(line["event_id"].startswith("msg_") for line in answered.values())
+    assert any(line["logger"] == "gunicorn.error" for line in lines)
+    for secret in (SECRET, SECRET.removeprefix("whsec_"), "e2e-token", server.admin_token):
+        assert secret not in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -199,13 +200,14 @@ def test_review_merged_elsewhere_is_noticed(
     store: Store,
     state_repo: Path,
     tmp_path: Path,
+    clone: Callable[..., LocalGitRepo],
 ) -> None:
     client = reviewed_app.test_client()
     writer.settings = settings.model_copy(update={"policy": Policy(plans={"enterprise": "pr"})})
     post_event(client, signup("outside", plan="enterprise"))
     writer.drain_once()
     # A reviewer merges the branch by hand (what a GitHub merge button does).
-    reviewer = LocalGitRepo(settings.remote_url, tmp_path / "reviewer.git")
+    reviewer = clone("reviewer.git")
     main_head = reviewer.snapshot("main")
     branch = reviewer.snapshot("tenant/outside")
     assert main_head is not None

@@ -26,7 +26,7 @@ from typing import BinaryIO
 import pytest
 
 from gitops_bot.config import Settings
-from helpers import git, signup, tenant_files
+from helpers import free_port, git, signup, tenant_files
 from reliability import assert_signups_landed_once, record_figures, soak_scale
 from served import (
     DRAIN_DEADLINE,
@@ -34,7 +34,6 @@ from served import (
     Delivery,
     Sender,
     bot_env,
-    free_port,
     integrity,
     pending_count,
     start_serve,

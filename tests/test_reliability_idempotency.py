@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from helpers import change, signup, tenant_files
+from helpers import Server, change, signup, tenant_files
 from reliability import (
     assert_signups_landed_once,
     event_trailers,
     record_figures,
     soak_scale,
 )
-from served import DRAIN_DEADLINE, Delivery, Sender, Server, pending_count, wait_until
+from served import DRAIN_DEADLINE, Delivery, Sender, pending_count, wait_until
 
 pytestmark = pytest.mark.slow
 

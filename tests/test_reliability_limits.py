@@ -25,9 +25,9 @@ from werkzeug.test import run_wsgi_app
 from gitops_bot.config import Settings
 from gitops_bot.queue import Store
 from gitops_bot.writer import Writer
-from helpers import change, repo_for, signed_headers, signup
+from helpers import change, free_port, repo_for, signed_headers, signup
 from reliability import record_figures
-from served import Delivery, Sender, bot_env, closing_db, free_port, start_serve, wait_ready
+from served import Delivery, Sender, bot_env, closing_db, start_serve, wait_ready
 
 LIMIT = 64 * 1024
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import signup
+from helpers import Server, signup
 from reliability import assert_signups_landed_once, record_figures, soak_scale
-from served import DRAIN_DEADLINE, Delivery, Sender, Server, pending_count, wait_until
+from served import DRAIN_DEADLINE, Delivery, Sender, pending_count, wait_until
 
 pytestmark = pytest.mark.slow
 

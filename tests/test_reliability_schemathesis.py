@@ -31,9 +31,8 @@ from schemathesis import GenerationMode
 from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
-from helpers import STATUS_TOKEN, sign
+from helpers import Server, sign
 from reliability import record_figures, soak_scale
-from served import Server
 
 pytestmark = pytest.mark.slow
 
@@ -55,11 +54,11 @@ class SignedEvents(requests.auth.AuthBase):
         return request
 
 
-def aim(case: schemathesis.Case, tenants: list[str], pick: int) -> None:
+def aim(case: schemathesis.Case, tenants: list[str], pick: int, token: str) -> None:
     """Point a positive case at what exists: a known plan, an existing tenant, the token."""
     if case.path == "/v1/tenants/{slug}":
         case.path_parameters = {"slug": tenants[pick % len(tenants)]}
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {STATUS_TOKEN}"}
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
         return
     body = case.body
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
@@ -104,7 +103,7 @@ def run_schemathesis(server: Server, requests_wanted: int, *, soak: bool) -> Non
     def fuzz(case: schemathesis.Case, steer: int, pick: int) -> None:
         mode = case.meta.generation.mode.value if case.meta else "positive"
         if mode == "positive" and steer == 0:
-            aim(case, tenants, pick)
+            aim(case, tenants, pick, server.status_token)
         response = case.call(session=session, timeout=60)
         seen[(case.method.upper(), case.path, response.status_code, mode)] += 1
         if response.status_code == 202 and case.path == "/v1/events":

@@ -8,18 +8,21 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 
+from gitops_bot import errorlog
 from gitops_bot.backends.local import LocalGitRepo
 from gitops_bot.config import Settings
 from gitops_bot.messages import TRAILER
 from gitops_bot.queue import Store
 from gitops_bot.writer import BranchBroken, Writer
-from helpers import git, post_event, repo_for, signup, tenant_files
+from helpers import ADMIN_TOKEN, git, post_event, repo_for, signup, tenant_files
 
 
 def trailers(remote: Path) -> list[str]:
@@ -84,11 +87,16 @@ def test_status_moves_to_committed(client: FlaskClient, writer: Writer, store: S
 
 
 def test_push_race_against_another_writer(
-    client: FlaskClient, writer: Writer, settings: Settings, state_repo: Path, tmp_path: Path
+    client: FlaskClient,
+    writer: Writer,
+    settings: Settings,
+    state_repo: Path,
+    tmp_path: Path,
+    clone: Callable[..., LocalGitRepo],
 ) -> None:
     """Someone else pushes between our fetch and our push: we rebuild on their head."""
     post_event(client, signup("racer"))
-    other = LocalGitRepo(settings.remote_url, tmp_path / "other.git")
+    other = clone()
     real_commit = writer.repo.commit
     raced = []
 
@@ -120,10 +128,11 @@ def test_slug_taken_by_a_hand_merged_change_fails_only_that_event(
     store: Store,
     state_repo: Path,
     tmp_path: Path,
+    clone: Callable[..., LocalGitRepo],
 ) -> None:
     post_event(client, signup("sniped"))
     post_event(client, signup("unharmed"))
-    other = LocalGitRepo(settings.remote_url, tmp_path / "other.git")
+    other = clone()
     head = other.snapshot("main")
     assert head is not None
     theirs = json.loads(git(state_repo, "show", "main:tenants/globex.json"))
@@ -153,11 +162,12 @@ def test_checker_refusal_fails_the_event_and_commits_the_rest(
     store: Store,
     state_repo: Path,
     tmp_path: Path,
+    clone: Callable[..., LocalGitRepo],
 ) -> None:
     """A domain claimed on the branch after intake: the checker vetoes just that tenant."""
     post_event(client, signup("late-domain", domain="shop.late.example"))
     post_event(client, signup("fine-tenant"))
-    other = LocalGitRepo(settings.remote_url, tmp_path / "other.git")
+    other = clone()
     head = other.snapshot("main")
     assert head is not None
     globex = json.loads(git(state_repo, "show", "main:tenants/globex.json"))
@@ -182,10 +192,15 @@ def test_checker_refusal_fails_the_event_and_commits_the_rest(
 
 
 def test_broken_branch_stops_the_writer(
-    client: FlaskClient, writer: Writer, settings: Settings, store: Store, tmp_path: Path
+    client: FlaskClient,
+    writer: Writer,
+    settings: Settings,
+    store: Store,
+    tmp_path: Path,
+    clone: Callable[..., LocalGitRepo],
 ) -> None:
     post_event(client, signup("waiting"))
-    other = LocalGitRepo(settings.remote_url, tmp_path / "other.git")
+    other = clone()
     head = other.snapshot("main")
     assert head is not None
     other.advance("main", other.commit([head.sha], {"tenants/broken.json": b"{not json"}, "Oops\n"))
@@ -194,8 +209,46 @@ def test_broken_branch_stops_the_writer(
     assert store.pending_count() == 1  # nothing lost, nothing committed on a broken tree
 
 
+def test_a_paused_writer_tells_the_operator_why(
+    client: FlaskClient, settings: Settings, store: Store, clone: Callable[..., LocalGitRepo]
+) -> None:
+    post_event(client, signup("stuck"))
+    other = clone()
+    head = other.snapshot("main")
+    assert head is not None
+    other.advance("main", other.commit([head.sha], {"tenants/broken.json": b"{not json"}, "Oops\n"))
+    stop = threading.Event()
+
+    def run_writer() -> None:
+        # sqlite3 connections belong to their thread: the loop opens its own, as a worker does.
+        repo = repo_for(settings)
+        with Store(settings.database_path) as own:
+            Writer(store=own, repo=repo, settings=settings).run(stop)
+        repo.close()
+
+    running = threading.Thread(target=run_writer)
+    running.start()
+    deadline = time.monotonic() + 20
+    while not errorlog.recent(store) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    running.join(timeout=20)
+    [error] = errorlog.recent(store)
+    assert error.source == "writer"
+    assert "broken.json" in error.message
+    assert (
+        b"broken.json"
+        in client.get("/admin", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).data
+    )
+
+
 def test_restart_after_push_settles_from_the_attempt(
-    client: FlaskClient, writer: Writer, settings: Settings, store: Store, state_repo: Path
+    client: FlaskClient,
+    writer: Writer,
+    settings: Settings,
+    store: Store,
+    state_repo: Path,
+    clone: Callable[..., LocalGitRepo],
 ) -> None:
     """Crash window: the push landed but the queue was not told. No second commit follows."""
     post_event(client, signup("crash-window"))
@@ -210,7 +263,9 @@ def test_restart_after_push_settles_from_the_attempt(
         writer.drain_once()
     assert store.pending_count() == 1
     commits = git(state_repo, "rev-list", "--count", "main")
-    restarted = Writer(store=store, repo=repo_for(settings), settings=settings)
+    restarted = Writer(
+        store=store, repo=clone("writer.git", settings.remote_url), settings=settings
+    )
     assert restarted.drain_once() == 1
     assert store.pending_count() == 0
     assert git(state_repo, "rev-list", "--count", "main") == commits
@@ -278,7 +333,11 @@ def test_kill_9_mid_batch_then_restart_commits_each_event_once(
 
 
 def test_status_is_recovered_from_git_when_the_database_is_lost(
-    client: FlaskClient, writer: Writer, settings: Settings, state_repo: Path
+    client: FlaskClient,
+    writer: Writer,
+    settings: Settings,
+    state_repo: Path,
+    clone: Callable[..., LocalGitRepo],
 ) -> None:
     post_event(client, signup("survivor"))
     writer.drain_once()
@@ -286,7 +345,7 @@ def test_status_is_recovered_from_git_when_the_database_is_lost(
     fresh = settings.model_copy(update={"database": settings.state_dir / "replacement.sqlite3"})
     with Store(fresh.database_path) as store:
         store.migrate()
-        Writer(store=store, repo=repo_for(fresh), settings=fresh).head()
+        Writer(store=store, repo=clone("fresh.git"), settings=fresh).head()
         recovered = store.transitions("survivor")
         assert [t["status"] for t in recovered] == ["committed"]
         assert recovered[0]["commit_sha"] == added_in

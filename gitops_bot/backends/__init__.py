@@ -70,6 +70,10 @@ class StateRepo(Protocol):
         """Open (or update, if one is open) the review of `review.branch`; its URL if any."""
         ...
 
+    def close(self) -> None:
+        """Release processes and connections."""
+        ...
+
 
 def open_state_repo(settings: Settings) -> StateRepo:
     """The backend the settings choose; the default local remote is created on first use."""

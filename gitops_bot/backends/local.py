@@ -33,6 +33,10 @@ class LocalGitRepo:
             repo.create_remote("origin", remote_url)
         self.repo = open_repo(clone_dir)
 
+    def close(self) -> None:
+        """Stop the `git cat-file` processes the object database keeps running."""
+        self.repo.close()
+
     def _remote_ref(self, branch: str) -> str:
         return f"refs/remotes/origin/{branch}"
 

@@ -83,16 +83,20 @@ def run_show(args: argparse.Namespace) -> int:
 
     settings = Settings()
     repo = open_state_repo(settings)
-    snapshot = repo.snapshot(settings.branch)
-    blob = None if snapshot is None else snapshot.files.get(tenant_path(args.slug))
+    try:
+        snapshot = repo.snapshot(settings.branch)
+        blob = None if snapshot is None else snapshot.files.get(tenant_path(args.slug))
+        content = None if blob is None else repo.read_blobs([blob])[blob]
+    finally:
+        repo.close()
     with Store(settings.database_path) as store:
         store.migrate()
         transitions = store.transitions(args.slug)
-    if blob is None and not transitions:
+    if content is None and not transitions:
         print(f"gitops-bot tenants show: no tenant '{args.slug}'", file=sys.stderr)
         return 1
-    if blob is not None:
-        print(repo.read_blobs([blob])[blob].decode(), end="")
+    if content is not None:
+        print(content.decode(), end="")
     for step in transitions:
         when = datetime.fromtimestamp(step["at"], UTC).strftime("%Y-%m-%d %H:%M:%S")
         extra = " ".join(f"{k}={v}" for k, v in step.items() if k not in {"status", "at"})
