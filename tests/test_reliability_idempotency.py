@@ -69,8 +69,9 @@ def signups(count: int) -> list[tuple[str, dict[str, Any]]]:
     events = []
     for n in range(count):
         if n % 5 == 0:
-            # Several events derive their slug from one name: each must keep its own.
-            payload = signup(None, organization="Idem Potent Ltd")
+            # Twenty events derive their slug from one name: each must keep its own. (Intake
+            # numbers a derived slug up to 99 times, then asks for data.slug.)
+            payload = signup(None, organization=f"Idem Potent Ltd {n // 100}")
         elif n % 5 == 1:
             payload = signup(f"idem-{n:04d}", domain=f"shop-{n}.idem.example")
         else:
