@@ -235,6 +235,7 @@ def run_crashes(
     assert integrity(database) == "ok"
     git(settings.writer_clone, "fsck", "--strict", "--no-progress")
     log = fleet.log_path.read_bytes()
+    pauses = [pause for pause, _ in schedule]
     record_figures(
         "crashes",
         __file__,
@@ -242,7 +243,7 @@ def run_crashes(
         events_accepted=len(accepted),
         client_threads=clients,
         kills=fleet.kills,
-        kill_schedule_seconds=[round(pause, 2) for pause, _ in schedule],
+        seconds_between_kills=[round(min(pauses), 2), round(max(pauses), 2)],
         retried_requests=sum(d.attempts - 1 for d in deliveries),
         events_settled_from_a_push_that_landed_before_a_kill=log.count(b"landed before a restart"),
         commits=verdict.commits,
