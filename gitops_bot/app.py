@@ -5,7 +5,17 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from gitops_bot import admin, appcontext, auth, logs, metrics, openapi, status, webhooks
+from gitops_bot import (
+    admin,
+    appcontext,
+    auth,
+    github_webhooks,
+    logs,
+    metrics,
+    openapi,
+    status,
+    webhooks,
+)
 from gitops_bot.config import Settings
 
 
@@ -29,6 +39,12 @@ def create_app(app_settings: Settings | None = None) -> Flask:
     app.register_blueprint(status.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(github_webhooks.bp)
+    if app_settings.backend == "github" and app_settings.github_webhook_secret is None:
+        app.logger.warning(
+            "no GitHub webhook secret: merges are noticed only when the writer re-reads the "
+            "branch, and deploys are not reported (set GITOPS_BOT_GITHUB_WEBHOOK_SECRET_FILE)"
+        )
 
     @app.get("/healthz")
     def health() -> Response:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DeliveryMode = Literal["direct", "pr"]
 
@@ -23,11 +24,28 @@ _SECRET_CREDENTIALS = {
     "admin_token": "admin-token",
     "notify_secret": "notify-secret",
     "session_key": "session-key",
+    "github_token": "github-token",
+    "github_app_key": "github-app-key",
+    "github_webhook_secret": "github-webhook-secret",
 }
-# The ones the bot refuses to start without (outside demo mode).
+# The ones the bot refuses to start without (outside demo mode). The GitHub ones are needed
+# only by the GitHub backend, and the GitHub webhook's only when GitHub is told to call it.
 _REQUIRED_SECRETS = ("webhook_secret", "status_token", "admin_token")
 # Secrets in the Standard Webhooks format, shared with the landing page's backend.
 _WHSEC = frozenset({"webhook_secret", "notify_secret"})
+_REPOSITORY = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+
+
+def _names(value: Any) -> Any:
+    """A list from the environment: JSON, or names separated by commas ("ops, alice")."""
+    if isinstance(value, str) and not value.lstrip().startswith("["):
+        return tuple(name.strip() for name in value.split(",") if name.strip())
+    if isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_names)]
 
 
 class ConfigError(Exception):
@@ -93,7 +111,6 @@ class Settings(BaseSettings):
     database: Path | None = Field(
         default=None, description="Default: <state_dir>/gitops-bot.sqlite3"
     )
-    backend: Literal["local", "github"] = "local"
     remote: str | None = Field(
         default=None, description="Git URL of the state repo; default: a bare repo in state_dir"
     )
@@ -115,6 +132,42 @@ class Settings(BaseSettings):
     )
 
     policy: Policy = Field(default_factory=Policy)
+
+    # --- GitHub: the state repo's host when backend is "github" ---------------------------
+    backend: Literal["local", "github"] = "local"
+    github_repository: str | None = Field(
+        default=None, pattern=_REPOSITORY, description="owner/name of the state repo"
+    )
+    github_api_url: str = "https://api.github.com"
+    github_token: SecretStr | None = None
+    github_token_file: Path | None = Field(
+        default=None, description="A fine-grained token: contents and pull requests, read/write"
+    )
+    github_app_id: int | None = None
+    github_app_key: SecretStr | None = None
+    github_app_key_file: Path | None = Field(default=None, description="The App's private key")
+    github_installation_id: int | None = None
+    github_webhook_secret: SecretStr | None = None
+    github_webhook_secret_file: Path | None = None
+    github_webhook_max_bytes: int = Field(
+        default=5 * 1024 * 1024, description="GitHub's payloads are far larger than signups"
+    )
+    review_labels: Names = ()
+    review_reviewers: Names = Field(default=(), description="Logins asked to review")
+    review_team_reviewers: Names = Field(default=(), description="Team slugs asked to review")
+    auto_merge: bool = Field(
+        default=False, description="Ask GitHub to merge a review once it may; merge if it may now"
+    )
+    merge_method: Literal["merge", "squash", "rebase"] = "merge"
+    write_interval: float = Field(default=1.0, ge=0, description="Seconds between GitHub writes")
+    content_writes_per_minute: int = Field(default=60, gt=0, description="GitHub allows 80")
+    content_writes_per_hour: int = Field(default=400, gt=0, description="GitHub allows 500")
+    deploy_workflow: str = Field(
+        default="deploy", description="Name or file name of the workflow that deploys the branch"
+    )
+    deploy_environment: str | None = Field(
+        default=None, description="Deployment environment that counts as live; default: any"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -150,6 +203,8 @@ class Settings(BaseSettings):
         so that every web worker, the writer and `send-signup` share them. The session key
         is the bot's alone (nobody else ever holds it), so it is generated in every mode.
         """
+        if self.backend == "github" and only is None:
+            self.require_github()
         needed = (
             list(only)
             if only is not None
@@ -184,6 +239,20 @@ class Settings(BaseSettings):
         """Every secret these settings hold, for the log redaction to hide."""
         values = (getattr(self, name) for name in _SECRET_CREDENTIALS)
         return [value.get_secret_value() for value in values if value is not None]
+
+    def require_github(self) -> Settings:
+        """These settings if they say which repository to use and how to sign in, or ConfigError."""
+        if self.github_repository is None:
+            raise ConfigError("no GitHub repository: set GITOPS_BOT_GITHUB_REPOSITORY=owner/name")
+        app = (self.github_app_id, self.github_app_key, self.github_installation_id)
+        if self.github_token is None and None in app:
+            raise ConfigError(
+                "no GitHub credentials: set GITOPS_BOT_GITHUB_TOKEN_FILE (or the systemd "
+                "credential 'github-token'), or GITOPS_BOT_GITHUB_APP_ID, "
+                "GITOPS_BOT_GITHUB_APP_KEY_FILE (or credential 'github-app-key') and "
+                "GITOPS_BOT_GITHUB_INSTALLATION_ID"
+            )
+        return self
 
     def demo_secret_path(self, name: str) -> Path:
         return self.state_dir / "demo-secrets" / _SECRET_CREDENTIALS[name]

@@ -14,7 +14,7 @@ from typing import Any, Literal, Self
 
 from gitops_bot import outbox
 from gitops_bot.inventory import Inventory
-from gitops_bot.lifecycle import should_record
+from gitops_bot.lifecycle import ON_BRANCH, should_record
 
 EventStatus = Literal["pending", "done", "failed", "rejected"]
 Operation = Literal["create", "update", "delete", "merge"]
@@ -256,6 +256,28 @@ class Store:
             " (SELECT max(id) FROM transitions GROUP BY slug)"
         )
         return {str(slug) for slug, status in rows if status in statuses}
+
+    def slugs_at_commit(self, sha: str) -> list[str]:
+        """Tenants whose change reached the main branch in commit `sha`."""
+        rows = self._db.execute(
+            "SELECT slug, status FROM transitions WHERE commit_sha = ? ORDER BY id", (sha,)
+        )
+        return sorted({str(slug) for slug, status in rows if status in ON_BRANCH})
+
+    def slug_reviewed_at(self, url: str) -> str | None:
+        """The tenant whose review is at `url` (a pull request's page)."""
+        value = self._scalar(
+            "SELECT slug FROM transitions WHERE url = ? AND status = 'pr_open'"
+            " ORDER BY id DESC LIMIT 1",
+            url,
+        )
+        return None if value is None else str(value)
+
+    def release(self, slug: str) -> None:
+        """Free the names and the seat a tenant held that never reached the branch."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM tenants WHERE slug = ? AND in_repo = 0", (slug,))
+            db.execute("DELETE FROM domains WHERE slug = ? AND in_repo = 0", (slug,))
 
     def last_status(self, slug: str) -> str | None:
         value = self._scalar(

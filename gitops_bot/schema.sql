@@ -93,3 +93,22 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_open ON outbox (slug, transition_id)
     WHERE delivered_at IS NULL AND given_up_at IS NULL;
+
+-- GitHub webhook deliveries already handled, by X-GitHub-Delivery, so a redelivery is a no-op.
+CREATE TABLE IF NOT EXISTS deliveries (
+    id TEXT PRIMARY KEY,
+    event TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_age ON deliveries (received_at);
+
+-- The latest reason a reviewer gave on a tenant's pull request (changes requested, a
+-- comment), recorded as the rejection's reason if the pull request is closed unmerged.
+CREATE TABLE IF NOT EXISTS review_notes (
+    slug TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL
+);
+
+-- Deploy reports name a commit; these find the tenants that reached the branch in it.
+CREATE INDEX IF NOT EXISTS transitions_commit ON transitions (commit_sha) WHERE commit_sha IS NOT NULL;

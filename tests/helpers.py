@@ -1,4 +1,4 @@
-"""Helpers the tests share: an independent signer, event builders and git readers."""
+"""Helpers the tests share: independent signers, event builders, git readers, a paired clock."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from fakegithub import FakeGitHub
 from gitops_bot.backends.local import LocalGitRepo
 from gitops_bot.config import Settings
 from gitops_bot.gitrepo import init_bare
@@ -51,6 +52,9 @@ def find_browser() -> Path | None:
         if found := shutil.which(name):
             return Path(found)
     return None
+
+
+GITHUB_WEBHOOK_SECRET = "github-webhook-secret-for-tests"
 
 
 def repo_for(settings: Settings) -> LocalGitRepo:
@@ -237,3 +241,69 @@ class Clone:
         self.git("commit", "--quiet", "--allow-empty", "-m", message)
         self.git("push", "--quiet", "origin", "HEAD")
         return self.git("rev-parse", "HEAD")
+
+
+def seed_files(seed_dir: Path) -> dict[str, bytes]:
+    """tenants/ and nix/ of a seed directory, as the writer seeds a new state repo."""
+    return {
+        path.relative_to(seed_dir).as_posix(): path.read_bytes()
+        for folder in ("tenants", "nix")
+        for path in sorted((seed_dir / folder).rglob("*"))
+        if path.is_file()
+    }
+
+
+def with_capacity(inventory: bytes, capacity: int) -> bytes:
+    data = json.loads(inventory)
+    for host in data["hosts"].values():
+        host["capacity"] = capacity
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+
+class FakeGitHubClock:
+    """The governor's clock, moved forward with the fake GitHub's instead of sleeping.
+
+    Both start from real time and advance together, so the fake's rate windows and token
+    expiry see exactly the waits the governor asked for, and the tests do not wait at all.
+    """
+
+    def __init__(self, gh: FakeGitHub) -> None:
+        self.gh = gh
+        self.offset = 0.0
+        self.slept: list[float] = []
+        self.while_sleeping: list[Callable[[], object]] = []  # run at each sleep: "meanwhile"
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+        self.gh.advance_time(seconds)
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(seconds)
+        for task in list(self.while_sleeping):
+            task()
+
+
+def github_signature(body: bytes, secret: str = GITHUB_WEBHOOK_SECRET) -> str:
+    """GitHub's X-Hub-Signature-256, written out independently of the bot's code."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def post_github(client: FlaskClient, event: str, payload: Any, delivery: str | None = None) -> Any:
+    body = json.dumps(payload).encode()
+    return client.post(
+        "/webhooks/github",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+            "X-Hub-Signature-256": github_signature(body),
+        },
+    )

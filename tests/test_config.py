@@ -108,3 +108,61 @@ def test_malformed_policy_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("GITOPS_BOT_POLICY", '{"plans": {"enterprise": "maybe"}}')
     with pytest.raises(ValueError, match=r"plans\.enterprise"):
         Settings()
+
+
+def _secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "webhook-secret").write_text("whsec_Y3JlZA==")
+    (tmp_path / "status-token").write_text("tok")
+    (tmp_path / "admin-token").write_text("admin")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+
+
+def test_github_webhook_secret_is_optional(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _secrets(tmp_path, monkeypatch)
+    assert Settings().require_secrets().github_webhook_secret is None
+    (tmp_path / "github-webhook-secret").write_text("gh-secret\n")
+    settings = Settings().require_secrets()
+    assert settings.github_webhook_secret is not None
+    assert settings.github_webhook_secret.get_secret_value() == "gh-secret"
+
+
+def test_github_backend_needs_a_repository_and_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _secrets(tmp_path, monkeypatch)
+    monkeypatch.setenv("GITOPS_BOT_BACKEND", "github")
+    with pytest.raises(ConfigError, match="GITOPS_BOT_GITHUB_REPOSITORY"):
+        Settings().require_secrets()
+    monkeypatch.setenv("GITOPS_BOT_GITHUB_REPOSITORY", "acme-ops/fleet-state")
+    with pytest.raises(ConfigError, match="GITOPS_BOT_GITHUB_TOKEN_FILE"):
+        Settings().require_secrets()
+    monkeypatch.setenv("GITOPS_BOT_GITHUB_APP_ID", "4242")
+    monkeypatch.setenv("GITOPS_BOT_GITHUB_INSTALLATION_ID", "77")
+    with pytest.raises(ConfigError, match="github-app-key"):
+        Settings().require_secrets()  # an App needs its key too
+    (tmp_path / "github-token").write_text("github_pat_example\n")
+    settings = Settings().require_secrets()
+    assert settings.github_token is not None
+    assert "github_pat_example" not in repr(settings)
+
+
+def test_malformed_repository_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITOPS_BOT_GITHUB_REPOSITORY", "https://github.com/acme-ops/fleet-state")
+    with pytest.raises(ValueError, match="github_repository"):
+        Settings()
+
+
+def test_review_names_as_commas_or_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITOPS_BOT_REVIEW_LABELS", "tenant, automated")
+    monkeypatch.setenv("GITOPS_BOT_REVIEW_TEAM_REVIEWERS", '["ops", "platform"]')
+    settings = Settings()
+    assert settings.review_labels == ("tenant", "automated")
+    assert settings.review_team_reviewers == ("ops", "platform")
+    assert settings.review_reviewers == ()
+
+
+def test_github_pacing_defaults_stay_under_githubs_limits() -> None:
+    settings = Settings()
+    assert settings.write_interval >= 1
+    assert settings.content_writes_per_minute < 80
+    assert settings.content_writes_per_hour < 500
