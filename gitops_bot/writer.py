@@ -168,7 +168,7 @@ class Writer:
         tree = self.head()
         if not (base := tree.check({})).ok:
             raise BranchBroken("; ".join(str(p) for p in base.problems[:5]))
-        direct, reviews = lanes(self._settle_landed(events))
+        direct, reviews = lanes(self._settle_landed(tree, events))
         if direct:
             self._commit_direct(tree, direct)
         for lane in reviews.values():
@@ -179,9 +179,10 @@ class Writer:
                 self._commit_review(tree, lane)
         return len(events)
 
-    def _settle_landed(self, events: list[QueuedEvent]) -> list[QueuedEvent]:
-        """Mark events whose commit landed before a crash; return the others."""
+    def _settle_landed(self, tree: Tree, events: list[QueuedEvent]) -> list[QueuedEvent]:
+        """Mark events whose commit landed before a crash or a failure; return the others."""
         remaining = []
+        in_review: dict[str, list[QueuedEvent]] = {}
         for event in events:
             if event.attempt_sha is None or not self._landed(event, event.attempt_sha):
                 remaining.append(event)
@@ -192,9 +193,34 @@ class Writer:
                 event.attempt_sha,
                 extra={"event_id": event.id, "slug": event.slug},
             )
+            if event.delivery != "direct" and event.op != "merge":
+                in_review.setdefault(event.slug, []).append(event)
+                continue
             # The queue's view of the branch catches up at the next full sync.
             self.store.mark_done([event], event.attempt_sha, self._status(event))
+        for slug, landed in in_review.items():
+            self._open_review_for(tree, self.repo.snapshot(review_branch(slug)), landed)
         return remaining
+
+    def _open_review_for(
+        self, tree: Tree, review_head: Snapshot | None, events: list[QueuedEvent]
+    ) -> None:
+        """Settle events already on their review branch, opening its review if need be.
+
+        Pushing a review branch and opening its review are two calls: the writer may die,
+        or the service fail, between them, or a push may land though its answer was lost.
+        Opening is idempotent, so a review that is open already is only looked up; until
+        it is open, the events stay queued.
+        """
+        if review_head is None:  # the branch went meanwhile (merged, or closed by a person)
+            for event in events:
+                self.store.mark_done([event], event.attempt_sha or "", self._status(event))
+            return
+        slug = events[0].slug
+        branch = review_branch(slug)
+        results = self._file_on(review_head, tenant_path(slug))
+        url = self.repo.open_review(review_text(branch, events, results, tree))
+        self.store.mark_done(events, review_head.sha, self._status, url=url or branch)
 
     def _landed(self, event: QueuedEvent, sha: str) -> bool:
         if event.delivery == "direct" or event.op == "merge":
@@ -250,6 +276,7 @@ class Writer:
         """
         slug = events[0].slug
         branch, path = review_branch(slug), tenant_path(slug)
+        pushed = False
         for _attempt in range(self.settings.push_attempts):
             review_head = self.repo.snapshot(branch)
             base = tree
@@ -261,6 +288,10 @@ class Writer:
                     results={**tree.results, **self._file_on(review_head, path)},
                 )
             applied = apply_events(base, events, branch=branch)
+            if pushed and review_head is not None and applied.already:
+                # The last push landed though it was reported as failed.
+                self._open_review_for(tree, review_head, applied.already)
+                applied.already = []
             self._settle(tree, applied)
             events = applied.kept
             if not events:
@@ -270,6 +301,7 @@ class Writer:
                 [parent], applied.changes, commit_message(events, applied.results)
             )
             self.store.record_attempt(events, sha)
+            pushed = True
             if self.repo.advance(branch, sha):
                 review = review_text(branch, events, applied.results, tree)
                 url = self.repo.open_review(review)
