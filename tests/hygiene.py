@@ -22,7 +22,6 @@ EMAIL: Final = re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*
 TOKEN: Final = re.compile(
     rb"whsec_|gh[pousr]_[A-Za-z0-9]{8,}|github_pat_|-----BEGIN [A-Z0-9 ]+-----"
 )
-SEED_SUBJECT: Final = "Seed the state repo with tenants/ and nix/"
 # The secrets the tests configure (in-process, and for helpers.running_bot), in every
 # spelling they could leak in.
 TEST_SECRETS: Final = (
@@ -42,6 +41,7 @@ class Hygiene:
 
     commits: int
     blobs: int
+    bot_commits: int  # those whose paths were checked to be under tenants/
 
 
 def _git(repo: Path, *args: str, stdin: bytes | None = None) -> bytes:
@@ -72,13 +72,10 @@ def _objects(repo: Path) -> Iterator[tuple[str, str, bytes]]:
 
 def _seed_emails(repo: Path) -> set[bytes]:
     """Addresses the operator's own seed files hold under nix/ (an ACME contact, say)."""
-    roots = _git(repo, "rev-list", "--all", "--max-parents=0", f"--author={BOT_NAME}").split()
     allowed: set[bytes] = set()
-    for root in roots:
-        if _git(repo, "log", "-1", "--format=%s", root.decode()).decode().strip() != SEED_SUBJECT:
-            continue
-        for path in _git(repo, "ls-tree", "-r", "--name-only", root.decode(), "--", "nix").split():
-            allowed.update(EMAIL.findall(_git(repo, "show", f"{root.decode()}:{path.decode()}")))
+    for root in _git(repo, "rev-list", "--all", "--max-parents=0").decode().split():
+        for path in _git(repo, "ls-tree", "-r", "--name-only", root, "--", "nix").split():
+            allowed.update(EMAIL.findall(_git(repo, "show", f"{root}:{path.decode()}")))
     return allowed
 
 
@@ -87,12 +84,16 @@ def _message(commit: bytes) -> bytes:
     return commit.partition(b"\n\n")[2]
 
 
-def assert_history_clean(repo: Path, *, secrets: Iterable[str] = ()) -> Hygiene:
+def assert_history_clean(
+    repo: Path, *, secrets: Iterable[str] = (), bot: str = f"{BOT_NAME} <{BOT_EMAIL}>"
+) -> Hygiene:
     """Fail unless every blob and commit message reachable from any ref of bare `repo` is clean,
-    and every commit the bot authored touches tenants/ only (the seed commit also nix/).
+    and every commit authored by `bot` touches tenants/ only (the seed, a root commit, also
+    nix/).
 
-    `secrets` are further values to look for, besides the tests' own webhook secret and
-    status token.
+    `secrets` are further values to look for, besides the tests' own secrets and tokens.
+    `bot` is the author the bot's commits carry: its fixed identity when it writes with git,
+    the account of its token when it writes through the GitHub API.
     """
     needles = [s.encode() for s in (*TEST_SECRETS, *secrets) if s]
     allowed_emails = _seed_emails(repo) | {BOT_EMAIL.encode()}
@@ -111,29 +112,33 @@ def assert_history_clean(repo: Path, *, secrets: Iterable[str] = ()) -> Hygiene:
         ]
         problems += [f"{where}: token-like {match!r}" for match in set(TOKEN.findall(text))]
         problems += [f"{where}: a test secret" for needle in needles if needle in text]
-    problems += _bot_paths(repo)
+    paths, bot_commits = _bot_paths(repo, bot)
+    problems += paths
     assert not problems, "state repo history is not clean:\n" + "\n".join(problems[:20])
-    return Hygiene(commits=commits, blobs=blobs)
+    return Hygiene(commits=commits, blobs=blobs, bot_commits=bot_commits)
 
 
-def _bot_paths(repo: Path) -> list[str]:
-    """Paths outside tenants/ that a commit of the bot's own touched."""
+def _bot_paths(repo: Path, bot: str) -> tuple[list[str], int]:
+    """Paths outside tenants/ that a commit of the bot's own touched; how many commits it made."""
     log = _git(
         repo,
         "log",
         "--all",
-        f"--author={BOT_NAME} <{BOT_EMAIL}>",
+        "--fixed-strings",
+        f"--author={bot}",
         "--name-only",
         "--format=commit %H %P%x00%s",
     ).decode()
     problems = []
     commit = subject = ""
     seed = False
+    commits = 0
     for line in log.splitlines():
         if line.startswith("commit "):
             header, _, subject = line.partition("\0")
             commit, *parents = header.split()[1:]
-            seed = not parents and subject == SEED_SUBJECT
+            commits += 1
+            seed = not parents  # the root commit seeds the repo: tenants/ and nix/
         elif line and not line.startswith("tenants/") and not (seed and line.startswith("nix/")):
             problems.append(f"commit {commit[:12]} ({subject}) wrote {line}")
-    return problems
+    return problems, commits
