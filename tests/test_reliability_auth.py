@@ -3,8 +3,10 @@
 Wrong secrets, missing headers, stale and future timestamps, malformed and truncated
 signatures, a valid signature over another body, and replayed webhook-ids with
 another body: each gets a 401 (or, for a replay, the id's original answer), never a
-second tenant and never a 500. test_webhooks.py pins each answer's wording; this suite
-sweeps the space around a valid request, concurrently and over real HTTP too.
+second tenant and never a 500. The same for GitHub's X-Hub-Signature-256 on
+POST /webhooks/github, where a replayed delivery id hears "duplicate". test_webhooks.py
+and test_github_webhooks.py pin each answer's wording; this suite sweeps the space
+around a valid request, concurrently and over real HTTP too.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hmac
 import json
 import socket
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ from helpers import (
     SECRET_BYTES,
     Server,
     change,
+    github_signature,
     post_event,
     sign,
     signed_headers,
@@ -40,10 +44,6 @@ from reliability import record_figures
 from served import Sender
 
 NOW_SKEW = 300  # the spec's tolerance
-
-
-def tenants_known(store: Store) -> int:
-    return store.pending_count()
 
 
 def post_raw(client: FlaskClient, body: bytes, headers: dict[str, str]) -> Any:
@@ -248,3 +248,97 @@ def test_malformed_http_gets_a_4xx_from_gunicorn_or_the_app_never_a_5xx(
         status_line = connection.makefile("rb").readline()
     status = int(status_line.split()[1])
     assert 400 <= status < 500, status_line
+
+
+# --- GitHub's X-Hub-Signature-256 on POST /webhooks/github ----------------------------------
+
+
+def post_github_raw(client: FlaskClient, body: bytes, headers: dict[str, str]) -> Any:
+    return client.post(
+        "/webhooks/github", data=body, headers={"Content-Type": "application/json", **headers}
+    )
+
+
+def github_headers(body: bytes, delivery: str) -> dict[str, str]:
+    return {
+        "X-GitHub-Event": "ping",
+        "X-GitHub-Delivery": delivery,
+        "X-Hub-Signature-256": github_signature(body),
+    }
+
+
+@given(
+    how=st.sampled_from(["signature", "body", "secret", "drop", "uppercase", "sha1", "twice"]),
+    text=st.text(max_size=40) | st.from_regex(r"[0-9a-f]{0,64}", fullmatch=True),
+    cut=st.integers(0, 80),
+)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_change_to_a_github_delivery_is_401_and_handles_nothing(
+    github_intake: FlaskClient, how: str, text: str, cut: int
+) -> None:
+    body = json.dumps({"zen": "Design for failure.", "hook_id": cut}).encode()
+    delivery = f"guid-{uuid.uuid4()}"
+    headers = github_headers(body, delivery)
+    signature = headers["X-Hub-Signature-256"]
+    if how == "signature":
+        headers["X-Hub-Signature-256"] = signature[:cut] + text
+    elif how == "body":
+        body = body[:cut] + text.encode() + body[cut + 1 :]
+    elif how == "secret":
+        headers["X-Hub-Signature-256"] = github_signature(body, text or "x")
+    elif how == "drop":
+        del headers["X-Hub-Signature-256"]
+    elif how == "uppercase":
+        headers["X-Hub-Signature-256"] = "sha256=" + signature.removeprefix("sha256=").upper()
+    elif how == "sha1":
+        headers["X-Hub-Signature-256"] = "sha1=" + signature.removeprefix("sha256=")[:40]
+    else:  # a second, wrong digest after the right one
+        headers["X-Hub-Signature-256"] = f"{signature},sha256={'0' * 64}"
+    assume(all(value.isascii() and value.isprintable() for value in headers.values()))
+    answer = post_github_raw(github_intake, body, headers)
+    unchanged = headers == github_headers(body, delivery)
+    event(f"{how}: {answer.status_code}")
+    if unchanged:
+        return  # the mutation changed nothing (an empty cut and suffix, say)
+    assert answer.status_code == 401, (how, answer.json)
+    assert answer.json["field"] == "X-Hub-Signature-256"
+    # Nothing was recorded: the genuine delivery with that id is still handled, once.
+    genuine = b'{"zen": "genuine"}'
+    assert (
+        post_github_raw(github_intake, genuine, github_headers(genuine, delivery)).json["status"]
+        == "processed"
+    )
+
+
+def test_every_truncation_of_a_github_signature_is_refused(github_intake: FlaskClient) -> None:
+    body = b'{"zen": "Keep it logically awesome."}'
+    headers = github_headers(body, "guid-truncated")
+    signature = headers["X-Hub-Signature-256"]
+    answers = {
+        post_github_raw(
+            github_intake, body, {**headers, "X-Hub-Signature-256": signature[:n]}
+        ).status_code
+        for n in range(len(signature))
+    }
+    assert answers == {401}
+
+
+def test_a_github_signature_over_another_body_is_refused(github_intake: FlaskClient) -> None:
+    honest = b'{"zen": "honest"}'
+    forged = b'{"zen": "forged"}'
+    answer = post_github_raw(github_intake, forged, github_headers(honest, "guid-forged"))
+    assert answer.status_code == 401
+    assert "does not match" in answer.json["error"]
+
+
+def test_a_replayed_github_delivery_with_another_body_is_not_handled_again(
+    github_intake: FlaskClient,
+) -> None:
+    first = b'{"zen": "first"}'
+    assert (
+        post_github_raw(github_intake, first, github_headers(first, "guid-replayed")).json["status"]
+        == "processed"
+    )
+    other = b'{"zen": "a different body, correctly signed"}'
+    again = post_github_raw(github_intake, other, github_headers(other, "guid-replayed"))
+    assert (again.status_code, again.json["status"]) == (200, "duplicate")
