@@ -3,8 +3,9 @@
 The document is loaded from `gitops-bot serve` (4 gunicorn workers and the writer) on a
 real port, and schemathesis generates requests for every operation, both schema-valid
 (positive) and schema-violating (negative). Each POST /v1/events is signed over the
-exact bytes sent, with a fresh webhook-id, so that it gets past the signature check to
-the validators; GET /v1/tenants/<slug> gets the status token. Every response must be
+exact bytes sent, with a fresh webhook-id, and each POST /webhooks/github with GitHub's
+X-Hub-Signature-256, so that they get past the signature checks to the validators;
+GET /v1/tenants/<slug> gets the status token. Every response must be
 documented, match its schema and not be a 5xx; negative requests must be refused.
 
 Two checks are left out. "Schema-valid request accepted" (ST202): intake also refuses
@@ -21,6 +22,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -31,31 +34,60 @@ from schemathesis import GenerationMode
 from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
-from helpers import Server, sign
+from gitops_bot.config import Settings
+from helpers import (
+    GITHUB_WEBHOOK_SECRET,
+    Server,
+    github_signature,
+    running_bot,
+    sign,
+    with_capacity,
+)
 from reliability import record_figures, soak_scale
 
 pytestmark = pytest.mark.slow
 
 REQUESTS = 1000
 PLANS = ("free", "pro", "enterprise")
+GITHUB_EVENTS = ("ping", "pull_request", "pull_request_review", "workflow_run", "star")
 
 
-class SignedEvents(requests.auth.AuthBase):
-    """Signs POST /v1/events over the body as it will go on the wire, as a sender must."""
+class Signed(requests.auth.AuthBase):
+    """Signs each webhook over its body as it goes on the wire, as the sender must:
+    Standard Webhooks for POST /v1/events, X-Hub-Signature-256 for POST /webhooks/github."""
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        body = request.body or b""
+        body = body.encode() if isinstance(body, str) else body
         if (request.path_url or "").startswith("/v1/events"):
-            body = request.body or b""
-            body = body.encode() if isinstance(body, str) else body
             event_id, timestamp = f"msg_{uuid.uuid4().hex}", int(time.time())
             request.headers["webhook-id"] = event_id
             request.headers["webhook-timestamp"] = str(timestamp)
             request.headers["webhook-signature"] = sign(event_id, timestamp, body)
+        elif (request.path_url or "").startswith("/webhooks/github"):
+            request.headers["X-Hub-Signature-256"] = github_signature(body)
         return request
 
 
+@pytest.fixture
+def served(settings: Settings, tmp_path: Path) -> Iterator[Server]:
+    """`gitops-bot serve` with GitHub's webhook configured too, and room for every signup."""
+    inventory = settings.seed_dir / "nix/inventory.json"
+    inventory.write_bytes(with_capacity(inventory.read_bytes(), 100_000))
+    secret = tmp_path / "github-webhook-secret"
+    secret.write_text(GITHUB_WEBHOOK_SECRET)
+    with running_bot(settings, tmp_path, GITOPS_BOT_GITHUB_WEBHOOK_SECRET_FILE=str(secret)) as bot:
+        yield bot
+
+
 def aim(case: schemathesis.Case, tenants: list[str], pick: int, token: str) -> None:
-    """Point a positive case at what exists: a known plan, an existing tenant, the token."""
+    """Point a positive case at what exists: a known plan, an existing tenant, the token,
+    an event GitHub sends."""
+    if case.path == "/webhooks/github":
+        event = GITHUB_EVENTS[pick % len(GITHUB_EVENTS)]
+        headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": str(uuid.uuid4())}
+        case.headers = {**(case.headers or {}), **headers}
+        return
     if case.path == "/v1/tenants/{slug}":
         case.path_parameters = {"slug": tenants[pick % len(tenants)]}
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
@@ -79,7 +111,7 @@ def run_schemathesis(server: Server, requests_wanted: int, *, soak: bool) -> Non
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     schema.validate()  # against the OpenAPI 3.1 meta-schema; raises on the first error
     session = requests.Session()
-    session.auth = SignedEvents()
+    session.auth = Signed()
     tenants = ["acme", "globex", "initech"]
     seen: Counter[tuple[str, str, int, str]] = Counter()
     failures: list[str] = []
@@ -146,10 +178,10 @@ def run_schemathesis(server: Server, requests_wanted: int, *, soak: bool) -> Non
     assert accepted >= 20
 
 
-def test_schemathesis_finds_no_5xx_and_no_schema_mismatch(server: Server) -> None:
-    run_schemathesis(server, REQUESTS, soak=False)
+def test_schemathesis_finds_no_5xx_and_no_schema_mismatch(served: Server) -> None:
+    run_schemathesis(served, REQUESTS, soak=False)
 
 
 @pytest.mark.soak
-def test_soak_schemathesis(server: Server) -> None:
-    run_schemathesis(server, REQUESTS * soak_scale(), soak=True)
+def test_soak_schemathesis(served: Server) -> None:
+    run_schemathesis(served, REQUESTS * soak_scale(), soak=True)
