@@ -26,6 +26,7 @@ from gitops_bot.config import Settings
 from gitops_bot.queue import Store
 from gitops_bot.writer import Writer
 from helpers import change, free_port, repo_for, signed_headers, signup
+from hygiene import assert_history_clean
 from reliability import record_figures
 from served import Delivery, Sender, bot_env, closing_db, start_serve, wait_ready
 
@@ -120,6 +121,7 @@ def test_a_full_queue_answers_503_with_retry_after_and_stores_nothing_more(
     assert Writer(store=store, repo=repo_for(settings), settings=settings).drain_once() == 50
     retried = flood(web_without_writer, [(d.event_id, dict(events)[d.event_id]) for d in refused])
     assert Counter(d.status for d in retried)[202] == 50
+    hygiene = assert_history_clean(settings.state_dir / "state.git")
     record_figures(
         "limits",
         __file__,
@@ -132,6 +134,7 @@ def test_a_full_queue_answers_503_with_retry_after_and_stores_nothing_more(
         rows_stored_while_full=stored,
         accepted_again_after_drain=Counter(d.status for d in retried)[202],
         body_limit_bytes=LIMIT,
+        history_commits_scanned=hygiene.commits,
     )
 
 

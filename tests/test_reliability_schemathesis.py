@@ -43,6 +43,7 @@ from helpers import (
     sign,
     with_capacity,
 )
+from hygiene import assert_history_clean
 from reliability import record_figures, soak_scale
 
 pytestmark = pytest.mark.slow
@@ -159,6 +160,7 @@ def run_schemathesis(server: Server, requests_wanted: int, *, soak: bool) -> Non
         for (_m, path, status, _mode), count in seen.items()
         if (path, status) == ("/v1/events", 202)
     )
+    hygiene = assert_history_clean(server.remote)
     record_figures(
         "schemathesis",
         __file__,
@@ -171,6 +173,7 @@ def run_schemathesis(server: Server, requests_wanted: int, *, soak: bool) -> Non
         server_errors=server_errors,
         schema_mismatches=len(failures),
         events_accepted=accepted,
+        history_commits_scanned=hygiene.commits,
     )
     assert not failures, "\n\n".join(failures[:5])
     assert server_errors == 0
