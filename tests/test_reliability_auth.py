@@ -40,7 +40,7 @@ from helpers import (
     tenant_files,
 )
 from hygiene import assert_history_clean
-from reliability import record_figures
+from reliability import record_figures, soak_scale
 from served import Sender
 
 NOW_SKEW = 300  # the spec's tolerance
@@ -63,7 +63,9 @@ MUTATIONS = st.sampled_from(
     shift=st.integers(-(10**10), 10**10),
     cut=st.integers(0, 60),
 )
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300 * soak_scale(), suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_any_change_to_a_signed_request_is_401_and_lets_nothing_in(
     client: FlaskClient, store: Store, how: str, text: str, shift: int, cut: int
 ) -> None:
@@ -272,7 +274,9 @@ def github_headers(body: bytes, delivery: str) -> dict[str, str]:
     text=st.text(max_size=40) | st.from_regex(r"[0-9a-f]{0,64}", fullmatch=True),
     cut=st.integers(0, 80),
 )
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300 * soak_scale(), suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_any_change_to_a_github_delivery_is_401_and_handles_nothing(
     github_intake: FlaskClient, how: str, text: str, cut: int
 ) -> None:
