@@ -115,7 +115,7 @@ def integrity(database: Path) -> str:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One event as a sender delivered it: its final answer, and every answer on the way."""
+    """One event as a sender delivered it: its final answer, and how many attempts it took."""
 
     event_id: str
     status: int
@@ -131,10 +131,9 @@ class Sender:
     with the same webhook-id, as the spec asks of a real sender, until `give_up_after`.
     """
 
-    def __init__(self, port: int, *, give_up_after: float = 120.0, retry_503: bool = False) -> None:
+    def __init__(self, port: int, *, give_up_after: float = 120.0) -> None:
         self.port = port
         self.give_up_after = give_up_after
-        self.retry_503 = retry_503
         self._connection: http.client.HTTPConnection | None = None
 
     def close(self) -> None:
@@ -156,9 +155,6 @@ class Sender:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-                continue
-            if status == 503 and self.retry_503 and time.monotonic() < deadline:
-                time.sleep(0.2)
                 continue
             return Delivery(event_id, status, answer, headers, attempts)
 
