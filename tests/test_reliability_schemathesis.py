@@ -55,18 +55,29 @@ GITHUB_EVENTS = ("ping", "pull_request", "pull_request_review", "workflow_run", 
 
 class Signed(requests.auth.AuthBase):
     """Signs each webhook over its body as it goes on the wire, as the sender must:
-    Standard Webhooks for POST /v1/events, X-Hub-Signature-256 for POST /webhooks/github."""
+    Standard Webhooks for POST /v1/events, X-Hub-Signature-256 for POST /webhooks/github.
+
+    Only the signature headers a case carries are replaced: a negative case that leaves
+    one out must still be sent without it.
+    """
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         body = request.body or b""
         body = body.encode() if isinstance(body, str) else body
-        if (request.path_url or "").startswith("/v1/events"):
+        path = request.path_url or ""
+        signed: dict[str, str] = {}
+        if path.startswith("/v1/events"):
             event_id, timestamp = f"msg_{uuid.uuid4().hex}", int(time.time())
-            request.headers["webhook-id"] = event_id
-            request.headers["webhook-timestamp"] = str(timestamp)
-            request.headers["webhook-signature"] = sign(event_id, timestamp, body)
-        elif (request.path_url or "").startswith("/webhooks/github"):
-            request.headers["X-Hub-Signature-256"] = github_signature(body)
+            signed = {
+                "webhook-id": event_id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": sign(event_id, timestamp, body),
+            }
+        elif path.startswith("/webhooks/github"):
+            signed = {"X-Hub-Signature-256": github_signature(body)}
+        for name, value in signed.items():
+            if name in request.headers:
+                request.headers[name] = value
         return request
 
 
