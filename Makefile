@@ -7,12 +7,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_STAMP := /var/lib/gitops-bot-apt.stamp
 
-.PHONY: help setup system-deps demo serve test lint typecheck clean
+.PHONY: help setup system-deps demo serve test soak lint typecheck clean
 
 help:
 	@echo "make demo   - run the whole pipeline once against a local state repo"
 	@echo "make serve  - run the bot (demo secrets unless GITOPS_BOT_WEBHOOK_SECRET_FILE is set)"
 	@echo "make test   - lint, type-check and run the test suite"
+	@echo "make soak   - the long variants of the reliability suites (SOAK_SCALE=5 by default)"
 
 # Debian packages: git for the state repo, nix-bin so the tests can evaluate nix/, chromium
 # for the admin page's browser test (Playwright drives it; `playwright install` is never run;
@@ -54,6 +55,11 @@ typecheck: setup
 
 test: lint typecheck
 	REQUIRE_NIX=1 REQUIRE_BROWSER=1 $(VENV)/bin/pytest
+
+# The reliability suites with their counts multiplied, and every property test with that many
+# times its examples; docs/reliability.md has the figures.
+soak: setup
+	SOAK_SCALE=$${SOAK_SCALE:-5} $(VENV)/bin/pytest -m "soak or hypothesis"
 
 clean:
 	rm -rf $(VENV) var test-output .pytest_cache .mypy_cache .ruff_cache

@@ -65,8 +65,12 @@ def create_app(app_settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(problem: HTTPException) -> tuple[Response, int]:
-        # Clients of a JSON API should never have to parse an HTML error page.
-        code = problem.code or 500
-        return jsonify({"error": problem.description or problem.name}), code
+        # Clients of a JSON API should never have to parse an HTML error page; the headers
+        # the error carries stay (a 405 must say which methods are Allowed).
+        response = jsonify({"error": problem.description or problem.name})
+        for name, value in problem.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, problem.code or 500
 
     return app

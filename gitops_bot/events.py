@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime
 from typing import Annotated, Final, Literal
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
 from gitops_bot.tenant import Hostname, Identifier, OpaqueId, slug_problem
@@ -37,14 +39,67 @@ def _slug_shape(value: str) -> str:
     return value
 
 
-RequestedSlug = Annotated[str, BeforeValidator(_ascii_lower), AfterValidator(_slug_shape)]
-RequestedDomain = Annotated[Hostname, BeforeValidator(_ascii_lower)]
+# What senders may write, for the OpenAPI document: A-Z is lowered before the rules apply,
+# and reserved slugs are well-formed (they get a 409, not a 422).
+RequestedSlug = Annotated[
+    str,
+    BeforeValidator(_ascii_lower),
+    AfterValidator(_slug_shape),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 3,
+            "maxLength": 40,
+            "pattern": r"^(?!.{2}--)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$",
+        }
+    ),
+]
+RequestedDomain = Annotated[
+    Hostname,
+    BeforeValidator(_ascii_lower),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 253,
+            "pattern": r"^(?:(?!.{2}--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]+$",
+        }
+    ),
+]
+
+
+_RFC3339: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _rfc3339(value: object) -> object:
+    # pydantic alone would also take Unix numbers, bare dates and times without an offset,
+    # none of which the document's "date-time" allows.
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T00:00:00Z")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
+
+def _one_of_required(*names: str) -> JsonDict:
+    """JSON Schema for 'at least one of `names` is set (not null)', which a model validator
+    enforces and pydantic cannot describe by itself."""
+    return {
+        "anyOf": [
+            {"required": [name], "properties": {name: {"not": {"type": "null"}}}} for name in names
+        ]
+    }
 
 
 class SignupData(BaseModel):
     """What the landing page knows about a new customer, minus anything personal."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # Only the documented (camelCase) names: `customer_ref` is an unknown field, not an alias.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra=_one_of_required("slug", "organization")
+    )
 
     slug: RequestedSlug | None = Field(
         default=None, description="Requested subdomain; derived from organization when absent"
@@ -73,7 +128,7 @@ class Envelope(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timestamp: datetime
+    timestamp: Timestamp
 
 
 class SignupEvent(Envelope):
@@ -105,7 +160,7 @@ class LifecycleData(BaseModel):
     by name (a 422 saying "data.host cannot be changed"), rather than as unknown extras.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     slug: RequestedSlug
     reason: Reason | None = Field(default=None, description="Recorded in the commit message")
@@ -125,6 +180,8 @@ class LifecycleData(BaseModel):
 
 class UpdateData(LifecycleData):
     """A plan change, or a new list of custom domains."""
+
+    model_config = ConfigDict(json_schema_extra=_one_of_required("plan", "domains"))
 
     plan: Identifier | None = None
     domains: list[RequestedDomain] | None = Field(default=None, max_length=20)

@@ -80,7 +80,7 @@ def _errors(*codes: int) -> dict[str, Any]:
     reasons = {
         400: "Body is not JSON",
         401: "Missing, malformed or wrong signature (the field names the header)",
-        404: "Unknown tenant, or not authorised (indistinguishable on purpose)",
+        404: "No such tenant (for GET: or not authorised, indistinguishable on purpose)",
         409: "Slug or domain taken",
         413: "Body too large",
         415: "Content-Type is not application/json",
@@ -162,7 +162,7 @@ def document() -> dict[str, Any]:
                     },
                     "responses": {
                         "202": _json(Accepted, "Stored durably; it will be committed"),
-                        **_errors(400, 401, 409, 413, 415, 422, 503),
+                        **_errors(400, 401, 404, 409, 413, 415, 422, 503),
                     },
                 }
             },

@@ -12,6 +12,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from github import Github
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from pydantic import SecretStr
 
 from fake_engine import FakeEngine
@@ -37,6 +39,17 @@ from helpers import (
     seed_files,
     seed_state_repo,
 )
+from reliability import soak_scale
+
+# No deadlines: two shared cores make any per-example time limit flaky. `make soak` runs the
+# property tests again with SOAK_SCALE times the examples.
+hypothesis_settings.register_profile(
+    "gitops-bot",
+    deadline=None,
+    max_examples=100 * soak_scale(),
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.load_profile("gitops-bot")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -133,7 +146,8 @@ def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
     inventory_path = settings.seed_dir / "nix/inventory.json"
     inventory = json.loads(inventory_path.read_text())
     for host in inventory["hosts"].values():
-        host["capacity"] = 1000  # the examples' 200 seats would refuse the load test's last few
+        # The examples' 200 seats would refuse the load suites' signups (5,000 under make soak).
+        host["capacity"] = 100_000
     inventory_path.write_text(json.dumps(inventory))
     with running_bot(settings, tmp_path) as running:
         yield running

@@ -90,6 +90,11 @@ def signup(slug: str | None = "acme-corp", plan: str = "pro", **data: Any) -> di
     }
 
 
+def change(event_type: str, slug: str, **data: Any) -> dict[str, Any]:
+    """A lifecycle event (tenant.suspend, .resume, .update, .delete) for `slug`."""
+    return {"type": event_type, "timestamp": "2026-11-24T12:00:00Z", "data": {"slug": slug, **data}}
+
+
 def signed_headers(
     body: bytes, event_id: str | None = None, timestamp: int | None = None
 ) -> dict[str, str]:
@@ -134,6 +139,7 @@ class Server:
     env: dict[str, str]
     log: Path
     admin_token: str
+    status_token: str
     pid: int
 
     def children(self) -> list[tuple[int, str]]:
@@ -145,8 +151,16 @@ class Server:
                 found.append((int(child), command.decode(errors="replace")))
         return found
 
-    def writer_pid(self) -> int:
-        return next(pid for pid, command in self.children() if "gitops_bot.cli worker" in command)
+    def writer_pid(self, *, other_than: int | None = None, timeout: float = 30) -> int:
+        """The writer child's pid, waiting for one (other than `other_than`) to run."""
+        deadline = time.monotonic() + timeout
+        while True:
+            writers = [p for p, cmd in self.children() if "gitops_bot.cli worker" in cmd]
+            if found := [pid for pid in writers if pid != other_than]:
+                return found[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no writer process under serve (pid {self.pid})")
+            time.sleep(0.1)
 
 
 def free_port() -> int:
@@ -190,7 +204,7 @@ def running_bot(settings: Settings, workdir: Path, **env: str) -> Iterator[Serve
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # generous: the two cores are shared
         while True:
             try:
                 with urllib.request.urlopen(f"{url}/readyz", timeout=1):
@@ -200,7 +214,16 @@ def running_bot(settings: Settings, workdir: Path, **env: str) -> Iterator[Serve
                     pytest.fail(log_path.read_text())
                 time.sleep(0.1)
         remote = settings.state_dir / "state.git"
-        yield Server(url, port, remote, full_env, log_path, secrets["ADMIN_TOKEN"], process.pid)
+        yield Server(
+            url,
+            port,
+            remote,
+            full_env,
+            log_path,
+            secrets["ADMIN_TOKEN"],
+            secrets["STATUS_TOKEN"],
+            process.pid,
+        )
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jsonschema_rs
 import pytest
 from flask.testing import FlaskClient
 
 from gitops_bot.app import create_app
 from gitops_bot.config import ConfigError, Settings
-from helpers import STATUS_TOKEN, post_event, signup
+from helpers import STATUS_TOKEN, change, post_event, signup
 
 
 def test_factory_refuses_without_secret(tmp_path: Path) -> None:
@@ -39,6 +40,48 @@ def test_openapi_document(client: FlaskClient) -> None:
         "webhook-timestamp",
         "webhook-signature",
     }
+
+
+def test_every_answer_of_the_events_endpoint_is_documented(client: FlaskClient) -> None:
+    # A lifecycle event about a tenant that does not exist is a 404.
+    documented = client.get("/openapi.json").json["paths"]["/v1/events"]["post"]["responses"]
+    answer = post_event(client, change("tenant.suspend", "nobody-here"))
+    assert answer.status_code == 404
+    assert str(answer.status_code) in documented
+
+
+def event_validator(client: FlaskClient) -> jsonschema_rs.Validator:
+    """The document's schema of POST /v1/events bodies, as a client would validate them."""
+    document = client.get("/openapi.json").json
+    body = document["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]
+    return jsonschema_rs.Draft202012Validator({**body["schema"], **document}, validate_formats=True)
+
+
+@pytest.mark.parametrize(
+    ("payload", "verdict"),
+    [
+        (signup("Acme-2"), "valid"),  # A-Z is lowered, so it may be sent
+        (signup("ab"), "invalid"),
+        (signup("ab--cd"), "invalid"),
+        (signup("a" * 41), "invalid"),
+        (signup("bad_slug"), "invalid"),
+        (signup(None), "invalid"),  # neither slug nor organization
+        (signup(None, organization="Acme"), "valid"),
+        (signup("acme", domain="Shop.Example.com"), "valid"),
+        (signup("acme", domain="xn--80ak6aa92e.com"), "invalid"),
+        (change("tenant.update", "acme"), "invalid"),  # neither plan nor domains
+        (change("tenant.update", "acme", plan="pro"), "valid"),
+        (change("tenant.update", "acme", domains=[]), "valid"),
+        (change("tenant.suspend", "x"), "invalid"),
+    ],
+)
+def test_the_document_states_what_intake_refuses(
+    client: FlaskClient, payload: dict[str, object], verdict: str
+) -> None:
+    valid = verdict == "valid"
+    assert event_validator(client).is_valid(payload) is valid
+    answer = post_event(client, payload)
+    assert (answer.status_code != 422) is valid, answer.json
 
 
 def test_status_needs_the_token_and_hides_existence(client: FlaskClient) -> None:

@@ -248,3 +248,38 @@ def test_github_down_keeps_events_queued_until_it_is_back(
     fleet.faults.clear()
     drain(github_writer, github_store)
     assert "patient-one" in tenant_slugs(fleet)
+
+
+def test_a_review_branch_whose_pull_request_failed_gets_one_on_the_next_round(
+    github_intake: FlaskClient, github_writer: Writer, github_store: Store, fleet: FakeGitHub
+) -> None:
+    """The branch is pushed, then opening its pull request keeps failing: the events stay
+    queued, and the next round must open the pull request, not just see the branch."""
+    fleet.faults.fail_randomly(1.0, status=502, methods=["POST"], path=r"/pulls$")
+    post_event(github_intake, signup("unreviewed", plan="enterprise"))
+    with pytest.raises(BackendError, match="kept failing"):
+        github_writer.drain_once()
+    assert fleet.branch_sha("tenant/unreviewed") is not None
+    assert fleet.pulls == []
+    assert github_store.pending_count() == 1
+    fleet.faults.clear()
+    drain(github_writer, github_store)
+    (pull,) = fleet.pulls
+    assert (pull.head_ref, pull.labels) == ("tenant/unreviewed", ["tenant"])
+    last = github_store.transitions("unreviewed")[-1]
+    assert (last["status"], last["url"].rsplit("/", 1)[-1]) == ("pr_open", str(pull.number))
+
+
+def test_a_review_branch_that_landed_though_reported_failed_gets_its_pull_request(
+    github_intake: FlaskClient, github_writer: Writer, github_store: Store, fleet: FakeGitHub
+) -> None:
+    """Found by the GitHub-faults suite: the branch is created but the answer is lost, and
+    the retry, now an update, meets another writer's push. The next attempt finds the
+    signup on the branch already; it must still open the pull request."""
+    fleet.faults.fail_next(1, status=503, methods=["POST"], path=r"/git/refs$", applied=True)
+    fleet.faults.concurrent_push_next(1, path=r"/git/refs/heads/tenant/")
+    post_event(github_intake, signup("half-pushed", plan="enterprise"))
+    drain(github_writer, github_store)
+    (pull,) = fleet.pulls
+    assert pull.head_ref == "tenant/half-pushed"
+    assert github_store.last_status("half-pushed") == "pr_open"

@@ -17,11 +17,7 @@ from gitops_bot.cli import main
 from gitops_bot.config import Policy, Settings
 from gitops_bot.queue import Store
 from gitops_bot.writer import Writer
-from helpers import git, post_event, signup, tenant_files
-
-
-def change(event_type: str, slug: str, **data: Any) -> dict[str, Any]:
-    return {"type": event_type, "timestamp": "2026-11-24T12:00:00Z", "data": {"slug": slug, **data}}
+from helpers import change, git, post_event, signup, tenant_files
 
 
 def statuses(store: Store, slug: str) -> list[str]:
@@ -99,6 +95,8 @@ def test_update_plan_and_domains(
         ({"origin": "msg_other"}, "data.origin"),
         ({"state": "suspended"}, "data.state"),
         ({"newSlug": "renamed"}, "data.newSlug"),
+        ({"new_slug": "renamed"}, "data.new_slug"),
+        ({"created_at": "2020-01-01T00:00:00Z"}, "data.created_at"),
         ({"plan": "platinum"}, "data.plan"),
         ({}, "data"),
     ],

@@ -203,9 +203,16 @@ def test_signed_garbage_is_400(client: FlaskClient) -> None:
         (signup("acme", domain="evil.example\nlocation / {"), "data.domain"),
         (signup("acme", customerRef="ceo@acme.example"), "data.customerRef"),
         (signup("acme", email="ceo@acme.example"), "data.email"),
+        # Python's names for camelCase fields are not part of the API.
+        (signup("acme", customer_ref="cus_1"), "data.customer_ref"),
         (signup(None), "data"),
         ({**signup(), "extra": 1}, "extra"),
         ({"type": "tenant.signup", "data": {"slug": "x-ok", "plan": "pro"}}, "timestamp"),
+        # The document promises an RFC 3339 date-time with an offset; nothing laxer passes.
+        ({**signup("x-ok"), "timestamp": 1_700_000_000}, "timestamp"),
+        ({**signup("x-ok"), "timestamp": "1700000000"}, "timestamp"),
+        ({**signup("x-ok"), "timestamp": "2026-11-24"}, "timestamp"),
+        ({**signup("x-ok"), "timestamp": "2026-11-24T12:00:00"}, "timestamp"),
     ],
 )
 def test_invalid_events_get_422_naming_the_field(
@@ -261,3 +268,5 @@ def test_get_is_405_in_json(client: FlaskClient) -> None:
     response = client.get("/v1/events")
     assert response.status_code == 405
     assert response.is_json
+    # RFC 9110: a 405 must say which methods the resource does allow.
+    assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
