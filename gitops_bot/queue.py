@@ -83,7 +83,22 @@ class Store:
         self.close()
 
     def migrate(self) -> None:
-        self._db.executescript(files("gitops_bot").joinpath("schema.sql").read_text())
+        with self._turn():
+            try:
+                self._db.executescript(files("gitops_bot").joinpath("schema.sql").read_text())
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This connection's turn to write, in the order writers asked for it."""
+        fcntl.flock(self._write_lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._write_lock, fcntl.LOCK_UN)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -97,8 +112,7 @@ class Store:
         if self._db.in_transaction:
             yield self._db
             return
-        fcntl.flock(self._write_lock, fcntl.LOCK_EX)
-        try:
+        with self._turn():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -106,8 +120,6 @@ class Store:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
-        finally:
-            fcntl.flock(self._write_lock, fcntl.LOCK_UN)
 
     def _scalar(self, sql: str, *args: object) -> Any:
         row = self._db.execute(sql, args).fetchone()
@@ -146,7 +158,7 @@ class Store:
         return None if value is None else str(value)
 
     def tenants_per_host(self) -> dict[str, int]:
-        rows = self._db.execute("SELECT host, count(*) FROM tenants GROUP BY host")
+        rows = self._db.execute("SELECT host, taken FROM host_seats WHERE taken > 0")
         return {str(host): int(count) for host, count in rows}
 
     def inventory(self) -> Inventory | None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gitops_bot.queue import Store
+from gitops_bot.inventory import Inventory
+from gitops_bot.queue import QueuedEvent, RepoTenant, Store
 
 
 @pytest.fixture
@@ -85,3 +86,51 @@ def test_nested_transactions_join_the_outer_one(database: Path) -> None:
         with store.transaction(), store.transaction() as db:
             db.execute("INSERT INTO meta (key, value) VALUES ('nested', '1')")
         assert store._db.execute("SELECT value FROM meta WHERE key = 'nested'").fetchone()
+
+
+def _recount(store: Store) -> dict[str, int]:
+    rows = store._db.execute("SELECT host, count(*) FROM tenants GROUP BY host")
+    return {str(host): int(count) for host, count in rows}
+
+
+def test_seats_per_host_follow_every_change_to_the_tenants(database: Path) -> None:
+    inventory = Inventory.model_validate_json(
+        (Path(__file__).parent.parent / "nix/inventory.json").read_bytes()
+    )
+    with Store(database) as store:
+        with store.transaction():
+            for n in range(5):
+                store.reserve(slug=f"new-{n}", host="web-1", plan="pro", domains=[])
+        assert store.tenants_per_host() == {"web-1": 5} == _recount(store)
+        # The branch moves one tenant, adds one and has none of the others yet.
+        store.sync_repo(
+            "a" * 40,
+            inventory,
+            [RepoTenant("new-0", "web-2", "pro", ()), RepoTenant("seeded", "web-2", "free", ())],
+        )
+        assert store.tenants_per_host() == {"web-1": 4, "web-2": 2} == _recount(store)
+        failed = QueuedEvent(
+            seq=1,
+            id="msg_1",
+            type="tenant.signup",
+            slug="new-1",
+            op="create",
+            content="{}",
+            delivery="direct",
+            reason_given=None,
+            attempt_sha=None,
+            received_at=0.0,
+        )
+        store.mark_failed(failed, "refused")
+        store.sync_repo("b" * 40, inventory, [RepoTenant("seeded", "web-2", "free", ())])
+        assert store.tenants_per_host() == {"web-1": 3, "web-2": 1} == _recount(store)
+
+
+def test_seats_are_recounted_when_the_queue_starts(database: Path) -> None:
+    with Store(database) as store:
+        with store.transaction():
+            store.reserve(slug="before", host="web-1", plan="pro", domains=[])
+        # A database from before the counter existed, or one whose counter drifted.
+        store._db.execute("DROP TABLE host_seats")
+        store.migrate()
+        assert store.tenants_per_host() == {"web-1": 1}
