@@ -99,3 +99,19 @@ def test_clone_config_holds_no_credentials(
     config = (tmp_path / "clone.git" / "config").read_text()
     assert "token" not in config.lower()
     assert "@" not in config
+
+
+def test_a_large_batch_lands_byte_for_byte_at_its_own_paths(
+    remote: Path, tmp_path: Path, clones: Callable[[str, Path], LocalGitRepo]
+) -> None:
+    repo = clones(str(remote), tmp_path / "clone.git")
+    files = {f"tenants/t{n:03d}.json": f'{{"n": {n}}}\n'.encode() for n in range(300)}
+    files["tenants/same.json"] = files["tenants/t007.json"]  # one blob, two paths
+    files["tenants/crlf.json"] = b'{"line": "ends"}\r\n'  # stored as given, no filters
+    files["tenants/empty.json"] = b""
+    root = repo.commit([], files, "batch\n")
+    assert repo.advance("main", root)
+    snap = repo.snapshot("main")
+    assert snap is not None
+    stored = repo.read_blobs(set(snap.files.values()))
+    assert {path: stored[blob] for path, blob in snap.files.items()} == files
