@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -334,3 +335,26 @@ def test_local_mode_goes_no_further_than_evaluated(
     ]
     # Nothing deploys locally, so nothing ever claims "live".
     assert "live" not in {t["status"] for t in store.transitions("evaluated-one")}
+
+
+def test_evaluation_runs_beside_the_writer_until_stopped(
+    client: FlaskClient, writer: Writer, settings: Settings, store: Store
+) -> None:
+    from gitops_bot.evaluation import LocalEvaluator  # noqa: PLC0415
+
+    post_event(client, signup("beside"))
+    writer.drain_once()
+    stop = threading.Event()
+    evaluating = threading.Thread(
+        target=LocalEvaluator(settings.writer_clone).run_until, args=(stop, settings)
+    )
+    evaluating.start()
+    try:
+        deadline = time.monotonic() + 60
+        while store.last_status("beside") != "evaluated" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        evaluating.join(timeout=60)
+    assert store.last_status("beside") == "evaluated"
+    assert not evaluating.is_alive()
