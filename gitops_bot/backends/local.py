@@ -38,14 +38,14 @@ class LocalGitRepo:
     def _remote_ref(self, branch: str) -> str:
         return f"refs/remotes/origin/{branch}"
 
-    def _git(self, *args: str, stdin: str | None = None) -> str:
+    def _git(self, *args: str, stdin: str | bytes | None = None) -> str:
         try:
             if stdin is None:
                 output: str = self.repo.git.execute(["git", *args])
             else:
                 # Popen takes stdin from a real file descriptor, not a BytesIO.
                 with tempfile.TemporaryFile() as feed:
-                    feed.write(stdin.encode())
+                    feed.write(stdin.encode() if isinstance(stdin, str) else stdin)
                     feed.seek(0)
                     output = self.repo.git.execute(["git", *args], istream=feed)
         except git.GitCommandError as failure:
@@ -84,18 +84,20 @@ class LocalGitRepo:
     def write_blobs(self, contents: Sequence[bytes], scratch: Path) -> list[str]:
         """Store `contents` as blobs, their ids in order: one git process for a whole batch.
 
-        (GitPython's odb.store runs one `git hash-object` per blob, which made a batch of
-        500 signups cost 500 processes.)
+        `git fast-import` writes a batch as one pack (or a few loose objects when small).
+        GitPython's odb.store started one `git hash-object` per blob, and a file per blob
+        is slow too where creating files is: a batch of 500 signups cost seconds.
         """
         if not contents:
             return []
-        paths = []
-        for number, content in enumerate(contents):
-            path = scratch / f"blob-{number}"
-            path.write_bytes(content)
-            paths.append(str(path))
-        stdin = "\n".join(paths) + "\n"
-        return self._git("hash-object", "-w", "--no-filters", "--stdin-paths", stdin=stdin).split()
+        stream = bytearray()
+        for mark, content in enumerate(contents, start=1):
+            stream += b"blob\nmark :%d\ndata %d\n" % (mark, len(content))
+            stream += content + b"\n"
+        marks = scratch / "marks"
+        self._git("fast-import", "--quiet", f"--export-marks={marks}", stdin=bytes(stream))
+        ids = dict(line.split(" ", 1) for line in marks.read_text().splitlines())
+        return [ids[f":{mark}"] for mark in range(1, len(contents) + 1)]
 
     def commit(
         self, parents: Sequence[str], changes: Mapping[str, bytes | None], message: str
