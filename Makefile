@@ -7,12 +7,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_STAMP := /var/lib/gitops-bot-apt.stamp
 
-.PHONY: help setup system-deps demo serve test lint typecheck clean
+.PHONY: help setup system-deps demo serve test lint typecheck bench clean
 
 help:
 	@echo "make demo   - run the whole pipeline once against a local state repo"
 	@echo "make serve  - run the bot (demo secrets unless GITOPS_BOT_WEBHOOK_SECRET_FILE is set)"
 	@echo "make test   - lint, type-check and run the test suite"
+	@echo "make bench  - run the benchmarks and write docs/performance.md (under 10 minutes)"
 
 # Debian packages: git for the state repo, nix-bin so the tests can evaluate nix/.
 system-deps: $(APT_STAMP)
@@ -47,6 +48,10 @@ typecheck: setup
 
 test: lint typecheck
 	REQUIRE_NIX=1 $(VENV)/bin/pytest
+
+# Not part of `make test`: the numbers need a quiet machine and minutes, not seconds.
+bench: setup
+	$(PY) benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
