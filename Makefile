@@ -15,12 +15,19 @@ help:
 	@echo "make test   - lint, type-check and run the test suite"
 	@echo "make bench  - run the benchmarks and write docs/performance.md (under 10 minutes)"
 
-# Debian packages: git for the state repo, nix-bin so the tests can evaluate nix/.
+# Debian packages: git for the state repo, nix-bin so the tests can evaluate nix/, chromium
+# for the admin page's browser test (Playwright drives it; `playwright install` is never run;
+# a CI image with Google Chrome uses that instead). Only what is missing is installed; the
+# stamp depends on this Makefile, so adding a package here checks again.
 system-deps: $(APT_STAMP)
-$(APT_STAMP):
-	@if ! command -v git >/dev/null || ! command -v nix-instantiate >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git nix-bin >/dev/null; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git nix-bin >/dev/null; fi; \
+$(APT_STAMP): Makefile
+	@missing=""; \
+	command -v git >/dev/null || missing="$$missing git"; \
+	command -v nix-instantiate >/dev/null || missing="$$missing nix-bin"; \
+	[ -x /usr/bin/chromium ] || command -v google-chrome >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
 	fi
 	@touch $@ 2>/dev/null || true
 
@@ -47,11 +54,11 @@ typecheck: setup
 	$(VENV)/bin/mypy --strict gitops_bot
 
 test: lint typecheck
-	REQUIRE_NIX=1 $(VENV)/bin/pytest
+	REQUIRE_NIX=1 REQUIRE_BROWSER=1 $(VENV)/bin/pytest
 
 # Not part of `make test`: the numbers need a quiet machine and minutes, not seconds.
 bench: setup
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var test-output .pytest_cache .mypy_cache .ruff_cache

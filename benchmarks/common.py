@@ -29,6 +29,7 @@ BOT = [sys.executable, "-m", "gitops_bot.cli"]
 SECRET_BYTES = b"benchmark-secret-0123456789abcd"
 SECRET = "whsec_" + base64.b64encode(SECRET_BYTES).decode()
 STATUS_TOKEN = "benchmark-status-token"  # noqa: S105 - a throwaway token for a throwaway bot
+ADMIN_TOKEN = "benchmark-admin-token-0123456789"  # noqa: S105 - likewise
 # Git must not read the runner's ~/.gitconfig (hooks, signing) while we time it.
 GIT_ENV = {
     "GIT_CONFIG_GLOBAL": "/dev/null",
@@ -390,6 +391,7 @@ def bot(
     state_dir = root / "var"
     (root / "webhook-secret").write_text(SECRET)
     (root / "status-token").write_text(STATUS_TOKEN)
+    (root / "admin-token").write_text(ADMIN_TOKEN)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("GITOPS_BOT_")},
         **GIT_ENV,
@@ -397,6 +399,7 @@ def bot(
         "GITOPS_BOT_SEED_DIR": str(seed_dir),
         "GITOPS_BOT_WEBHOOK_SECRET_FILE": str(root / "webhook-secret"),
         "GITOPS_BOT_STATUS_TOKEN_FILE": str(root / "status-token"),
+        "GITOPS_BOT_ADMIN_TOKEN_FILE": str(root / "admin-token"),
         "GITOPS_BOT_MAX_QUEUE": "1000000",
         "PYTHONPATH": str(REPO),
         **(extra_env or {}),

@@ -5,7 +5,17 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from gitops_bot import appcontext, openapi, status, webhooks
+from gitops_bot import (
+    admin,
+    appcontext,
+    auth,
+    github_webhooks,
+    logs,
+    metrics,
+    openapi,
+    status,
+    webhooks,
+)
 from gitops_bot.config import Settings
 
 
@@ -15,13 +25,26 @@ def create_app(app_settings: Settings | None = None) -> Flask:
     Raises ConfigError when a secret is missing outside demo mode.
     """
     app_settings = (app_settings or Settings()).require_secrets()
+    logs.protect(app_settings.secret_values())
     app = Flask(__name__)
+    # Each request starts and ends with no event, slug or delivery on its log lines.
+    app.before_request(logs.clear)
+    app.teardown_request(lambda _error: logs.clear())
     # Werkzeug enforces this before the body is read, chunked bodies included.
     app.config["MAX_CONTENT_LENGTH"] = app_settings.max_body_bytes
     appcontext.init_app(app, app_settings)
+    auth.init_app(app, app_settings)
+    metrics.init_app(app, app_settings.database_path)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(github_webhooks.bp)
+    if app_settings.backend == "github" and app_settings.github_webhook_secret is None:
+        app.logger.warning(
+            "no GitHub webhook secret: merges are noticed only when the writer re-reads the "
+            "branch, and deploys are not reported (set GITOPS_BOT_GITHUB_WEBHOOK_SECRET_FILE)"
+        )
 
     @app.get("/healthz")
     def health() -> Response:

@@ -6,12 +6,20 @@ import threading
 
 from flask import Flask, current_app
 
+from gitops_bot import outbox
 from gitops_bot.config import Settings
+from gitops_bot.counters import Counters
 from gitops_bot.queue import Store
 
 
 def settings() -> Settings:
     value: Settings = current_app.extensions["gitops_bot.settings"]
+    return value
+
+
+def counters() -> Counters:
+    """This process's door to the counters all processes share."""
+    value: Counters = current_app.extensions["gitops_bot.counters"]
     return value
 
 
@@ -31,6 +39,9 @@ def store() -> Store:
 
 def init_app(app: Flask, app_settings: Settings) -> None:
     app.extensions["gitops_bot.settings"] = app_settings
+    app.extensions["gitops_bot.counters"] = Counters(app_settings.database_path)
     app.extensions["gitops_bot.stores"] = threading.local()
     with Store(app_settings.database_path, synchronous=app_settings.synchronous) as db:
         db.migrate()
+        # The writer's process sets this too; both read the same settings.
+        outbox.enable(db.connection, app_settings.notify_url is not None)

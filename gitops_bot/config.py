@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import json
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DeliveryMode = Literal["direct", "pr"]
 
@@ -17,7 +21,31 @@ DeliveryMode = Literal["direct", "pr"]
 _SECRET_CREDENTIALS = {
     "webhook_secret": "webhook-secret",
     "status_token": "status-token",
+    "admin_token": "admin-token",
+    "notify_secret": "notify-secret",
+    "session_key": "session-key",
+    "github_token": "github-token",
+    "github_app_key": "github-app-key",
+    "github_webhook_secret": "github-webhook-secret",
 }
+# The ones the bot refuses to start without (outside demo mode). The GitHub ones are needed
+# only by the GitHub backend, and the GitHub webhook's only when GitHub is told to call it.
+_REQUIRED_SECRETS = ("webhook_secret", "status_token", "admin_token")
+# Secrets in the Standard Webhooks format, shared with the landing page's backend.
+_WHSEC = frozenset({"webhook_secret", "notify_secret"})
+_REPOSITORY = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+
+
+def _names(value: Any) -> Any:
+    """A list from the environment: JSON, or names separated by commas ("ops, alice")."""
+    if isinstance(value, str) and not value.lstrip().startswith("["):
+        return tuple(name.strip() for name in value.split(",") if name.strip())
+    if isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_names)]
 
 
 class ConfigError(Exception):
@@ -56,12 +84,33 @@ class Settings(BaseSettings):
     webhook_secret_file: Path | None = None
     status_token: SecretStr | None = None
     status_token_file: Path | None = None
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bearer token for /admin and /metrics"
+    )
+    admin_token_file: Path | None = None
+    session_key: SecretStr | None = Field(
+        default=None, description="Signs admin session cookies; default: generated in state_dir"
+    )
+    session_key_file: Path | None = None
+
+    notify_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="Where to POST a signed tenant.status event on every state change",
+    )
+    notify_secret: SecretStr | None = None
+    notify_secret_file: Path | None = None
+    notify_attempts: int = Field(default=12, ge=1, description="Deliveries tried before giving up")
+    commit_url_template: str | None = Field(
+        default=None,
+        pattern=r"\{sha\}",
+        description="Link to a commit in the admin view, e.g. https://github.com/o/r/commit/{sha}",
+    )
 
     state_dir: Path = Path("var")
     database: Path | None = Field(
         default=None, description="Default: <state_dir>/gitops-bot.sqlite3"
     )
-    backend: Literal["local", "github"] = "local"
     remote: str | None = Field(
         default=None, description="Git URL of the state repo; default: a bare repo in state_dir"
     )
@@ -83,6 +132,42 @@ class Settings(BaseSettings):
     )
 
     policy: Policy = Field(default_factory=Policy)
+
+    # --- GitHub: the state repo's host when backend is "github" ---------------------------
+    backend: Literal["local", "github"] = "local"
+    github_repository: str | None = Field(
+        default=None, pattern=_REPOSITORY, description="owner/name of the state repo"
+    )
+    github_api_url: str = "https://api.github.com"
+    github_token: SecretStr | None = None
+    github_token_file: Path | None = Field(
+        default=None, description="A fine-grained token: contents and pull requests, read/write"
+    )
+    github_app_id: int | None = None
+    github_app_key: SecretStr | None = None
+    github_app_key_file: Path | None = Field(default=None, description="The App's private key")
+    github_installation_id: int | None = None
+    github_webhook_secret: SecretStr | None = None
+    github_webhook_secret_file: Path | None = None
+    github_webhook_max_bytes: int = Field(
+        default=5 * 1024 * 1024, description="GitHub's payloads are far larger than signups"
+    )
+    review_labels: Names = ()
+    review_reviewers: Names = Field(default=(), description="Logins asked to review")
+    review_team_reviewers: Names = Field(default=(), description="Team slugs asked to review")
+    auto_merge: bool = Field(
+        default=False, description="Ask GitHub to merge a review once it may; merge if it may now"
+    )
+    merge_method: Literal["merge", "squash", "rebase"] = "merge"
+    write_interval: float = Field(default=1.0, ge=0, description="Seconds between GitHub writes")
+    content_writes_per_minute: int = Field(default=60, gt=0, description="GitHub allows 80")
+    content_writes_per_hour: int = Field(default=400, gt=0, description="GitHub allows 500")
+    deploy_workflow: str = Field(
+        default="deploy", description="Name or file name of the workflow that deploys the branch"
+    )
+    deploy_environment: str | None = Field(
+        default=None, description="Deployment environment that counts as live; default: any"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -111,48 +196,93 @@ class Settings(BaseSettings):
     def delivery_for(self, event_type: str, plan: str) -> DeliveryMode:
         return self.policy.delivery_for(event_type, plan)
 
-    def require_secrets(self) -> Settings:
-        """These settings with every secret set, or ConfigError.
+    def require_secrets(self, only: Sequence[str] | None = None) -> Settings:
+        """These settings with every secret they need set (or just those named), or ConfigError.
 
         Demo mode instead creates the missing secrets once, in files under the state directory,
-        so that every web worker, the writer and `send-signup` share them.
+        so that every web worker, the writer and `send-signup` share them. The session key
+        is the bot's alone (nobody else ever holds it), so it is generated in every mode.
         """
-        missing = [name for name in _SECRET_CREDENTIALS if getattr(self, name) is None]
-        if not missing:
-            return self
-        if not self.demo:
+        if self.backend == "github" and only is None:
+            self.require_github()
+        needed = (
+            list(only)
+            if only is not None
+            else [*_REQUIRED_SECRETS, *(["notify_secret"] if self.notify_url else [])]
+        )
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing and not self.demo:
             name = missing[0]
             raise ConfigError(
                 f"no {name.replace('_', ' ')}: set GITOPS_BOT_{name.upper()}_FILE (or the systemd "
                 f"credential '{_SECRET_CREDENTIALS[name]}'), or GITOPS_BOT_DEMO=1 for a demo"
             )
-        return self.model_copy(
-            update={name: SecretStr(self._demo_secret(name)) for name in missing}
-        )
+        update = {name: SecretStr(self._demo_secret(name)) for name in missing}
+        if self.session_key is None and only is None:
+            update["session_key"] = SecretStr(_shared_secret(self.state_dir / "session-key"))
+        return self.model_copy(update=update) if update else self
+
+    def flask_secret_key(self) -> bytes:
+        """The key that signs admin session cookies.
+
+        Bound to the admin token, so that replacing a leaked token also ends every session.
+        """
+        if self.session_key is None or self.admin_token is None:
+            raise ConfigError("no session key or admin token: call require_secrets() first")
+        return hmac.new(
+            self.session_key.get_secret_value().encode(),
+            self.admin_token.get_secret_value().encode(),
+            hashlib.sha256,
+        ).digest()
+
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold, for the log redaction to hide."""
+        values = (getattr(self, name) for name in _SECRET_CREDENTIALS)
+        return [value.get_secret_value() for value in values if value is not None]
+
+    def require_github(self) -> Settings:
+        """These settings if they say which repository to use and how to sign in, or ConfigError."""
+        if self.github_repository is None:
+            raise ConfigError("no GitHub repository: set GITOPS_BOT_GITHUB_REPOSITORY=owner/name")
+        app = (self.github_app_id, self.github_app_key, self.github_installation_id)
+        if self.github_token is None and None in app:
+            raise ConfigError(
+                "no GitHub credentials: set GITOPS_BOT_GITHUB_TOKEN_FILE (or the systemd "
+                "credential 'github-token'), or GITOPS_BOT_GITHUB_APP_ID, "
+                "GITOPS_BOT_GITHUB_APP_KEY_FILE (or credential 'github-app-key') and "
+                "GITOPS_BOT_GITHUB_INSTALLATION_ID"
+            )
+        return self
 
     def demo_secret_path(self, name: str) -> Path:
         return self.state_dir / "demo-secrets" / _SECRET_CREDENTIALS[name]
 
     def _demo_secret(self, name: str) -> str:
-        path = self.demo_secret_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        value = (
-            "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-            if name == "webhook_secret"
-            else secrets.token_urlsafe(24)
-        )
-        # Written aside and linked into place: link fails if the file exists, so when two
-        # processes start at once, both end up with the first one's complete secret.
-        draft = path.with_name(f".{path.name}.{os.getpid()}")
-        with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
-            file.write(value + "\n")
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            value = path.read_text(encoding="utf-8").strip()
-        finally:
-            draft.unlink()
-        return value
+        return _shared_secret(self.demo_secret_path(name), whsec=name in _WHSEC)
+
+
+def _shared_secret(path: Path, *, whsec: bool = False) -> str:
+    """The secret in `path`, created first if missing, so that every process shares it."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value = (
+        "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+        if whsec
+        else secrets.token_urlsafe(24)
+    )
+    # Written aside and linked into place: link fails if the file exists, so when two
+    # processes start at once, both end up with the first one's complete secret.
+    draft = path.with_name(f".{path.name}.{os.getpid()}")
+    with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+        file.write(value + "\n")
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        value = path.read_text(encoding="utf-8").strip()
+    finally:
+        draft.unlink()
+    return value
 
 
 def _read_secret(path: str | Path | None, credential: str) -> str | None:

@@ -68,13 +68,18 @@ class SignupData(BaseModel):
         return self
 
 
-class SignupEvent(BaseModel):
-    """`tenant.signup`: a customer signed up on the landing page."""
+class Envelope(BaseModel):
+    """What every event has around its data (the Standard Webhooks payload shape)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    type: Literal["tenant.signup"]
     timestamp: datetime
+
+
+class SignupEvent(Envelope):
+    """`tenant.signup`: a customer signed up on the landing page."""
+
+    type: Literal["tenant.signup"]
     data: SignupData
 
 
@@ -131,43 +136,31 @@ class UpdateData(LifecycleData):
         return self
 
 
-class SuspendEvent(BaseModel):
+class SuspendEvent(Envelope):
     """`tenant.suspend`: stop the tenant's service; its route answers 503; data is kept."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     type: Literal["tenant.suspend"]
-    timestamp: datetime
     data: LifecycleData
 
 
-class ResumeEvent(BaseModel):
+class ResumeEvent(Envelope):
     """`tenant.resume`: run a suspended tenant again."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     type: Literal["tenant.resume"]
-    timestamp: datetime
     data: LifecycleData
 
 
-class UpdateEvent(BaseModel):
+class UpdateEvent(Envelope):
     """`tenant.update`: change the plan or the custom domains."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     type: Literal["tenant.update"]
-    timestamp: datetime
     data: UpdateData
 
 
-class DeleteEvent(BaseModel):
+class DeleteEvent(Envelope):
     """`tenant.delete`: remove the tenant file, always through review; hosts keep the data."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     type: Literal["tenant.delete"]
-    timestamp: datetime
     data: LifecycleData
 
 

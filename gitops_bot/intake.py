@@ -63,7 +63,7 @@ class Intake:
             host = inventory.place(self.store.tenants_per_host())
             if host is None:
                 return error(503, "every host is at capacity; retry later")
-            return self._queue(event_id, body_sha256, event, slug=decision, host=host)
+            return self._queue_signup(event_id, body_sha256, event, slug=decision, host=host)
 
     def _inventory_if_open(self) -> Inventory | Answer:
         """The inventory, or a 503 while intake cannot decide or must not queue more."""
@@ -131,7 +131,7 @@ class Intake:
         message = f"every slug derived from '{base}' is taken; send data.slug"
         return error(_CONFLICT, message, field="data.slug")
 
-    def _queue(
+    def _queue_signup(
         self, event_id: str, body_sha256: str, event: SignupEvent, *, slug: str, host: str
     ) -> Answer:
         """Store the event with the exact tenant file it will write, and reserve its names."""
@@ -150,16 +150,11 @@ class Intake:
                 "domains": domains,
             }
         )
-        answer = Answer(
-            202, {"slug": slug, "status": "accepted", "statusUrl": self.status_url(slug)}
-        )
-        self.store.record_event(
-            event_id=event_id,
-            event_type=event.type,
-            body_sha256=body_sha256,
-            answer=answer,
-            status="pending",
-            slug=slug,
+        answer = self._record(
+            event_id,
+            body_sha256,
+            event.type,
+            slug,
             delivery=self.settings.delivery_for(event.type, data.plan),
             content=tenant.to_json(),
         )
@@ -186,23 +181,48 @@ class Intake:
             if isinstance(operation, Answer):
                 return self._refuse(event_id, body_sha256, event.type, operation)
             op, content, domains = operation
-            answer = Answer(
-                202, {"slug": slug, "status": "accepted", "statusUrl": self.status_url(slug)}
-            )
-            self.store.record_event(
-                event_id=event_id,
-                event_type=event.type,
-                body_sha256=body_sha256,
-                answer=answer,
-                status="pending",
-                slug=slug,
+            answer = self._record(
+                event_id,
+                body_sha256,
+                event.type,
+                slug,
+                delivery=delivery,
                 op=op,
                 content=content,
-                delivery=delivery,
-                reason_given=event.data.reason,
+                reason=event.data.reason,
             )
             self.store.reserve_domains(slug, domains)
             return answer
+
+    def _record(
+        self,
+        event_id: str,
+        body_sha256: str,
+        event_type: str,
+        slug: str,
+        *,
+        delivery: str,
+        content: str | None,
+        op: Operation = "create",
+        reason: str | None = None,
+    ) -> Answer:
+        """Store an accepted event with its operation; the 202 that a redelivery gets too."""
+        answer = Answer(
+            202, {"slug": slug, "status": "accepted", "statusUrl": self.status_url(slug)}
+        )
+        self.store.record_event(
+            event_id=event_id,
+            event_type=event_type,
+            body_sha256=body_sha256,
+            answer=answer,
+            status="pending",
+            slug=slug,
+            op=op,
+            content=content,
+            delivery=delivery,
+            reason_given=reason,
+        )
+        return answer
 
     def _target_refusal(self, slug: str, delivery: str, *, known: bool) -> Answer | None:
         # Neither answer is recorded: both may change by the time the sender retries.

@@ -30,6 +30,40 @@ LANDED: Final = {
     "tenant.delete": "deleted",
 }
 
+# Statuses that mean "the change is on the main branch, in this commit".
+ON_BRANCH: Final = ("committed", "merged")
+
+# What GitHub reports, as tenant statuses. A deployment's state (deployment_status events):
+DEPLOYMENT_STATES: Final = {
+    "in_progress": "deploying",
+    "success": "live",
+    "failure": "failed",
+    "error": "failed",
+}
+# Conclusions of the deploy workflow's run that mean its tenants did not go live.
+FAILED_RUNS: Final = frozenset({"failure", "timed_out", "startup_failure"})
+
+
+def status_for_pull_request(action: str, *, merged: bool) -> str | None:
+    """Where a tenant's pull request event leaves it; None when it says nothing new."""
+    if action in {"opened", "reopened"}:
+        return "pr_open"
+    if action == "closed":
+        return "merged" if merged else "rejected"
+    return None
+
+
+def status_for_workflow_run(action: str, conclusion: str | None) -> str | None:
+    """Where the deploy workflow's run leaves the tenants of its commit.
+
+    "live" is only ever reported by a deployment, which names the tenant's address.
+    """
+    if action == "in_progress":
+        return "deploying"
+    if action == "completed" and conclusion in FAILED_RUNS:
+        return "failed"
+    return None
+
 
 def status_on_landing(event_type: str, *, delivery: str, op: str) -> str:
     """Where an event leaves its tenant once its commit is on a branch."""

@@ -53,6 +53,21 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
+class Moved(BaseModel):
+    slug: str
+    status: str
+
+
+class GitHubAnswer(BaseModel):
+    """The answer to a GitHub delivery; GitHub shows it in the webhook's delivery log."""
+
+    status: Literal["processed", "ignored", "duplicate"]
+    event: str | None = None
+    delivery: str | None = None
+    note: str | None = None
+    moved: list[Moved] | None = None
+
+
 def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
@@ -82,9 +97,50 @@ def _signature_headers() -> list[dict[str, Any]]:
     ]
 
 
+def _github_webhook() -> dict[str, Any]:
+    headers = {
+        "X-Hub-Signature-256": "sha256=<hex HMAC-SHA256 of the raw body with the webhook secret>",
+        "X-GitHub-Event": "ping, pull_request, pull_request_review, issue_comment, "
+        "workflow_run, deployment_status; others are acknowledged and ignored",
+        "X-GitHub-Delivery": "the delivery's GUID; a redelivery is answered 'duplicate'",
+    }
+    return {
+        "summary": "Receive a GitHub webhook delivery (reviews and deploys of tenants)",
+        "operationId": "receiveGitHubEvent",
+        "parameters": [
+            {
+                "name": name,
+                "in": "header",
+                "required": True,
+                "description": description,
+                "schema": {"type": "string"},
+            }
+            for name, description in headers.items()
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        "responses": {
+            "200": _json(GitHubAnswer, "Handled, ignored, or already handled"),
+            **_errors(413, 415),
+            "400": _json(ErrorBody, "Missing header, not JSON, or a payload field is missing"),
+            "401": _json(ErrorBody, "Missing, malformed or wrong X-Hub-Signature-256"),
+            "404": _json(ErrorBody, "No GitHub webhook secret is configured"),
+        },
+    }
+
+
 def document() -> dict[str, Any]:
     events = list(EVENT_MODELS.values())
-    models: list[type[BaseModel]] = [*events, Accepted, ErrorBody, TenantStatus, Health]
+    models: list[type[BaseModel]] = [
+        *events,
+        Accepted,
+        ErrorBody,
+        TenantStatus,
+        Health,
+        GitHubAnswer,
+    ]
     _, schemas = models_json_schema(
         [(model, "validation") for model in models],
         ref_template="#/components/schemas/{model}",
@@ -129,6 +185,7 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/webhooks/github": {"post": _github_webhook()},
             "/healthz": {
                 "get": {
                     "summary": "Liveness",

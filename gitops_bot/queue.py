@@ -14,8 +14,9 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal, Self
 
+from gitops_bot import outbox
 from gitops_bot.inventory import Inventory
-from gitops_bot.lifecycle import should_record
+from gitops_bot.lifecycle import ON_BRANCH, should_record
 
 EventStatus = Literal["pending", "done", "failed", "rejected"]
 Operation = Literal["create", "update", "delete", "merge"]
@@ -81,6 +82,11 @@ class Store:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """For the modules that own their own tables (outbox, errors) and read models."""
+        return self._db
 
     def migrate(self) -> None:
         with self._turn():
@@ -223,16 +229,34 @@ class Store:
         commit_sha: str | None = None,
         url: str | None = None,
         reason: str | None = None,
+        notify: bool = True,
     ) -> bool:
-        """Record that `slug` reached `status`, unless the state machine says it is stale."""
-        if not should_record(self.last_status(slug), status):
-            return False
-        self._db.execute(
-            "INSERT INTO transitions (slug, status, at, event_id, commit_sha, url, reason)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (slug, status, time.time(), event_id, commit_sha, url, reason),
-        )
-        return True
+        """Record that `slug` reached `status`, unless the state machine says it is stale.
+
+        With notifications on, its message is written in the same transaction; `notify`
+        False records without telling anyone (history recovered, not a change).
+        """
+        with self.transaction() as db:
+            if not should_record(self.last_status(slug), status):
+                return False
+            at = time.time()
+            inserted = db.execute(
+                "INSERT INTO transitions (slug, status, at, event_id, commit_sha, url, reason)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (slug, status, at, event_id, commit_sha, url, reason),
+            )
+            if notify and outbox.enabled(db) and inserted.lastrowid is not None:
+                outbox.enqueue(
+                    db,
+                    transition_id=inserted.lastrowid,
+                    slug=slug,
+                    status=status,
+                    at=at,
+                    commit_sha=commit_sha,
+                    url=url,
+                    reason=reason,
+                )
+            return True
 
     def transitions(self, slug: str) -> list[dict[str, Any]]:
         rows = self._db.execute(
@@ -258,6 +282,28 @@ class Store:
             " (SELECT max(id) FROM transitions GROUP BY slug)"
         )
         return {str(slug) for slug, status in rows if status in statuses}
+
+    def slugs_at_commit(self, sha: str) -> list[str]:
+        """Tenants whose change reached the main branch in commit `sha`."""
+        rows = self._db.execute(
+            "SELECT slug, status FROM transitions WHERE commit_sha = ? ORDER BY id", (sha,)
+        )
+        return sorted({str(slug) for slug, status in rows if status in ON_BRANCH})
+
+    def slug_reviewed_at(self, url: str) -> str | None:
+        """The tenant whose review is at `url` (a pull request's page)."""
+        value = self._scalar(
+            "SELECT slug FROM transitions WHERE url = ? AND status = 'pr_open'"
+            " ORDER BY id DESC LIMIT 1",
+            url,
+        )
+        return None if value is None else str(value)
+
+    def release(self, slug: str) -> None:
+        """Free the names and the seat a tenant held that never reached the branch."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM tenants WHERE slug = ? AND in_repo = 0", (slug,))
+            db.execute("DELETE FROM domains WHERE slug = ? AND in_repo = 0", (slug,))
 
     def last_status(self, slug: str) -> str | None:
         value = self._scalar(

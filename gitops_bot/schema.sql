@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS events (
     finished_at REAL
 );
 CREATE INDEX IF NOT EXISTS events_pending ON events (seq) WHERE status = 'pending';
+-- The operator view looks up a gone tenant's plan and host in its signup.
+CREATE INDEX IF NOT EXISTS events_slug ON events (slug, seq);
 
 -- Every tenant the bot knows: on the branch (in_repo = 1) or reserved by a queued event.
 CREATE TABLE IF NOT EXISTS tenants (
@@ -79,5 +81,61 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+-- Counters that several processes add to (web workers, the writer): refused deliveries by
+-- reason, GitHub requests, rate-limit waits. /metrics reads their sums. `labels` is a
+-- canonical JSON object.
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT NOT NULL,
+    labels TEXT NOT NULL DEFAULT '{}',
+    value REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, labels)
+);
+
+-- The last few errors of the writer and the notifier, for the operator view; pruned.
+-- A writer retrying the same failure bumps `repeats` instead of adding rows.
+CREATE TABLE IF NOT EXISTS errors (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    message TEXT NOT NULL,
+    at REAL NOT NULL,
+    repeats INTEGER NOT NULL DEFAULT 1
+);
+
+-- Notifications to send, one per transition, written in the transition's own transaction
+-- while meta 'notify' is '1'. The body is fixed then, so every retry sends the same bytes.
+CREATE TABLE IF NOT EXISTS outbox (
+    transition_id INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    slug TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    delivered_at REAL,
+    given_up_at REAL,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_open ON outbox (slug, transition_id)
+    WHERE delivered_at IS NULL AND given_up_at IS NULL;
+
+-- GitHub webhook deliveries already handled, by X-GitHub-Delivery, so a redelivery is a no-op.
+CREATE TABLE IF NOT EXISTS deliveries (
+    id TEXT PRIMARY KEY,
+    event TEXT NOT NULL,
+    received_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_age ON deliveries (received_at);
+
+-- The latest reason a reviewer gave on a tenant's pull request (changes requested, a
+-- comment), recorded as the rejection's reason if the pull request is closed unmerged.
+CREATE TABLE IF NOT EXISTS review_notes (
+    slug TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL
+);
+
+-- Deploy reports name a commit; these find the tenants that reached the branch in it.
+CREATE INDEX IF NOT EXISTS transitions_commit ON transitions (commit_sha) WHERE commit_sha IS NOT NULL;
 
 COMMIT;

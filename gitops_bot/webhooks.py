@@ -14,7 +14,8 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from gitops_bot.appcontext import settings, store
+from gitops_bot import logs
+from gitops_bot.appcontext import counters, settings, store
 from gitops_bot.events import EVENT_MODELS, Event
 from gitops_bot.intake import Intake, error
 from gitops_bot.queue import Answer
@@ -25,6 +26,17 @@ bp = Blueprint("webhooks", __name__)
 TIMESTAMP_TOLERANCE: Final = 300
 _EVENT_ID: Final = re.compile(r"[A-Za-z0-9_.:=-]{1,128}")
 _TIMESTAMP: Final = re.compile(r"[0-9]{1,12}")
+# What a refusal is counted as in gitops_bot_intake_rejected_total.
+REFUSAL_REASONS: Final = {
+    400: "not_json",
+    401: "signature",
+    404: "unknown_tenant",
+    409: "conflict",
+    413: "too_large",
+    415: "content_type",
+    422: "invalid",
+    503: "unavailable",
+}
 # "v1,<base64>" entries separated by spaces; other versions (v1a) are allowed and ignored.
 _SIGNATURE: Final = re.compile(
     r"v[0-9a-z]{1,8},[A-Za-z0-9+/]{1,512}={0,2}(?: v[0-9a-z]{1,8},[A-Za-z0-9+/]{1,512}={0,2})*"
@@ -159,18 +171,28 @@ def _status_url(slug: str) -> str:
 def receive_event() -> Response:
     try:
         event_id, body = _signed_body()
+        logs.bind(event_id=event_id)
         # A redelivery hears the first answer, whatever its body says now.
         if (previous := store().answer_for(event_id)) is not None:
             return _respond(previous)
         event = parse_event(body)
     except Refused as refused:
+        _count_refusal(refused.answer)
         return _respond(refused.answer)
     intake = Intake(store=store(), settings=settings(), status_url=_status_url)
     answer = intake.accept(
         event_id=event_id, body_sha256=hashlib.sha256(body).hexdigest(), event=event
     )
-    current_app.logger.info("event %s answered %d", event_id, answer.status)
+    _count_refusal(answer)
+    logs.bind(slug=answer.body.get("slug") or event.data.slug)
+    current_app.logger.info("event %s (%s) answered %d", event_id, event.type, answer.status)
     return _respond(answer)
+
+
+def _count_refusal(answer: Answer) -> None:
+    # A redelivery hears the first answer again without being counted again.
+    if answer.status >= 400:  # noqa: PLR2004
+        counters().record_refusal(REFUSAL_REASONS.get(answer.status, str(answer.status)))
 
 
 def validation_error(invalid: ValidationError) -> Answer:

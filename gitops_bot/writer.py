@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
+from gitops_bot import errorlog
 from gitops_bot.backends import BackendError, Snapshot, StateRepo
 from gitops_bot.changes import Applied, Tree, apply_events, repo_tenant
 from gitops_bot.checker import FileResult, check_file, is_tenant_path, parse_inventory
@@ -103,8 +104,13 @@ class Writer:
         """A tenant on the branch the queue has no record of (a lost database, or one added
         by hand): its story starts at the commit that added its file."""
         sha = self.repo.added_in(self.branch, tenant_path(slug))
+        # Not news to the landing page: after a lost database it would hear of every tenant.
         self.store.add_transition(
-            slug, "committed", commit_sha=sha, reason="recovered from the state repo's history"
+            slug,
+            "committed",
+            commit_sha=sha,
+            reason="recovered from the state repo's history",
+            notify=False,
         )
 
     def _seed(self) -> Snapshot:
@@ -177,7 +183,12 @@ class Writer:
             if event.attempt_sha is None or not self._landed(event, event.attempt_sha):
                 remaining.append(event)
                 continue
-            log.info("event %s landed before a restart in %s", event.id, event.attempt_sha)
+            log.info(
+                "event %s landed before a restart in %s",
+                event.id,
+                event.attempt_sha,
+                extra={"event_id": event.id, "slug": event.slug},
+            )
             # The queue's view of the branch catches up at the next full sync.
             self.store.mark_done([event], event.attempt_sha, self._status(event))
         return remaining
@@ -195,7 +206,12 @@ class Writer:
 
     def _settle(self, tree: Tree, applied: Applied) -> None:
         for event, reason in applied.failed:
-            log.warning("event %s failed: %s", event.id, reason)
+            log.warning(
+                "event %s failed: %s",
+                event.id,
+                reason,
+                extra={"event_id": event.id, "slug": event.slug},
+            )
             self.store.mark_failed(event, reason)
         if applied.already:
             self.store.mark_done(applied.already, tree.snapshot.sha, self._status)
@@ -214,7 +230,8 @@ class Writer:
             self.store.record_attempt(events, sha)
             if self.repo.advance(self.branch, sha):
                 self.store.mark_done(events, sha, self._status, landed=applied.landed())
-                log.info("committed %d events in %s", len(events), sha[:12])
+                one = {"event_id": events[0].id, "slug": events[0].slug} if len(events) == 1 else {}
+                log.info("committed %d events in %s", len(events), sha[:12], extra=one)
                 return
             log.info("branch %s moved (attempt %d); rebuilding the batch", self.branch, attempt)
             tree = self.head()
@@ -254,9 +271,16 @@ class Writer:
                 review = review_text(branch, events, applied.results, tree)
                 url = self.repo.open_review(review)
                 self.store.mark_done(events, sha, self._status, url=url or branch)
-                log.info("opened review %s for %s", url or branch, slug)
+                log.info(
+                    "opened review %s for %s",
+                    url or branch,
+                    slug,
+                    extra={"event_id": events[-1].id, "slug": slug},
+                )
                 return
-        log.warning("review branch %s kept moving; the events stay queued", branch)
+        log.warning(
+            "review branch %s kept moving; the events stay queued", branch, extra={"slug": slug}
+        )
 
     def _file_on(self, snapshot: Snapshot, path: str) -> dict[str, FileResult | None]:
         blob = snapshot.files.get(path)
@@ -306,6 +330,7 @@ class Writer:
                 settled = self.drain_once()
             except (BackendError, BranchBroken) as problem:
                 log.error("writer paused for %.1fs: %s", backoff, problem)  # noqa: TRY400
+                errorlog.remember(self.store, "writer", str(problem))
                 stop.wait(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
                 continue

@@ -179,6 +179,29 @@ def show_result() -> int:
     return verdict.returncode
 
 
+def operator_view() -> None:
+    """A few metrics and a log line; `make serve` and /admin show the rest."""
+    from gitops_bot.config import Settings  # noqa: PLC0415
+
+    token = Settings(demo=True, state_dir=STATE).require_secrets().admin_token
+    assert token is not None  # noqa: S101
+    request = urllib.request.Request(
+        f"{URL}/metrics", headers={"Authorization": f"Bearer {token.get_secret_value()}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        metrics = response.read().decode().splitlines()
+    wanted = ("gitops_bot_intake_", "gitops_bot_queue_depth", "gitops_bot_host_tenants")
+    print(f"$ curl -H 'Authorization: Bearer ...' {URL}/metrics | grep ...")
+    print("\n".join(line for line in metrics if line.startswith(wanted)))
+    lines = (STATE / "serve.log").read_text().splitlines()
+    print(f"$ grep event_id {STATE / 'serve.log'} | tail -1")
+    print([line for line in lines if '"event_id"' in line][-1])
+    print(
+        f"\nThe operator view is /admin (`make serve`, then {URL.rsplit(':', 1)[0]}:8080/admin);"
+        f" log in with the token in {STATE / 'demo-secrets' / 'admin-token'}."
+    )
+
+
 def main() -> int:
     shutil.rmtree(STATE, ignore_errors=True)
     STATE.mkdir(parents=True)
@@ -196,7 +219,10 @@ def main() -> int:
         show_intake()
         show_burst()
         show_lifecycle()
-        return show_result()
+        verdict = show_result()
+        step("For the operator: /metrics (with the admin token) and JSON log lines")
+        operator_view()
+        return verdict
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -1,7 +1,8 @@
-"""Shared fixtures: isolated git, a seeded bare state repo, settings, the app and a signer."""
+"""Shared fixtures: isolated git, state repos (bare, and on a fake GitHub), settings and apps."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -11,16 +12,31 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from github import Github
+from pydantic import SecretStr
 
 from fake_engine import FakeEngine
 from fakegithub import FakeGitHub
 from gitops_bot.app import create_app
+from gitops_bot.backends.github import GitHubRepo
 from gitops_bot.backends.local import LocalGitRepo
-from gitops_bot.config import Settings
+from gitops_bot.config import Policy, Settings
 from gitops_bot.gitrepo import ISOLATED_ENV
 from gitops_bot.queue import Store
 from gitops_bot.writer import Writer
-from helpers import ROOT, SECRET, STATUS_TOKEN, repo_for, seed_state_repo
+from helpers import (
+    ADMIN_TOKEN,
+    GITHUB_WEBHOOK_SECRET,
+    ROOT,
+    SECRET,
+    STATUS_TOKEN,
+    FakeGitHubClock,
+    Server,
+    find_browser,
+    repo_for,
+    running_bot,
+    seed_files,
+    seed_state_repo,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -28,6 +44,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # quietly skipping every Nix test.
     if os.environ.get("REQUIRE_NIX") and shutil.which("nix-instantiate") is None:
         raise pytest.UsageError("REQUIRE_NIX is set but nix-instantiate is not on PATH")
+    # Likewise REQUIRE_BROWSER: the admin page's browser test must run in CI, not skip.
+    if os.environ.get("REQUIRE_BROWSER") and find_browser() is None:
+        raise pytest.UsageError("REQUIRE_BROWSER is set but no chromium is installed")
 
 
 @pytest.fixture(autouse=True)
@@ -56,6 +75,7 @@ def settings(tmp_path: Path, seed_dir: Path) -> Settings:
         seed_dir=seed_dir,
         webhook_secret=SECRET,
         status_token=STATUS_TOKEN,
+        admin_token=ADMIN_TOKEN,
         poll_interval=0.01,
         synchronous="NORMAL",
     )
@@ -108,6 +128,18 @@ def client(app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
+def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
+    """`gitops-bot serve` (gunicorn and the writer) on a free 127.0.0.1 port."""
+    inventory_path = settings.seed_dir / "nix/inventory.json"
+    inventory = json.loads(inventory_path.read_text())
+    for host in inventory["hosts"].values():
+        host["capacity"] = 1000  # the examples' 200 seats would refuse the load test's last few
+    inventory_path.write_text(json.dumps(inventory))
+    with running_bot(settings, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
 def fake_github(tmp_path: Path) -> Iterator[FakeGitHub]:
     """A fake GitHub on a real 127.0.0.1 port, backed by a real bare repo."""
     with FakeGitHub(tmp_path / "github", owner="acme-ops", repo="fleet-state") as gh:
@@ -127,3 +159,68 @@ def github_client(fake_github: FakeGitHub) -> Iterator[Github]:
 def fake_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     """`nixops` and `colmena` on PATH that record their arguments and fail on demand."""
     return FakeEngine(tmp_path / "engine", monkeypatch)
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, seed_dir: Path) -> Iterator[FakeGitHub]:
+    """A fake GitHub whose state repo holds this repo's tenants/ and nix/inventory.json."""
+    with FakeGitHub(tmp_path / "fleet", owner="acme-ops", repo="fleet-state") as gh:
+        gh.seed(seed_files(seed_dir), message="Seed the state repo")
+        yield gh
+
+
+@pytest.fixture
+def github_clock(fleet: FakeGitHub) -> FakeGitHubClock:
+    return FakeGitHubClock(fleet)
+
+
+@pytest.fixture
+def github_settings(settings: Settings, fleet: FakeGitHub) -> Settings:
+    """The GitHub backend on `fleet`: free and pro direct, enterprise by pull request.
+
+    The governor keeps its real defaults; it runs on `github_clock`, so waits cost no time.
+    """
+    return settings.model_copy(
+        update={
+            "backend": "github",
+            "github_repository": fleet.full_name,
+            "github_api_url": fleet.base_url,
+            "github_token": SecretStr(fleet.token),
+            "github_webhook_secret": SecretStr(GITHUB_WEBHOOK_SECRET),
+            "policy": Policy(plans={"enterprise": "pr"}),
+            "review_labels": ("tenant",),
+            "review_reviewers": ("alice",),
+            "review_team_reviewers": ("ops",),
+        }
+    )
+
+
+@pytest.fixture
+def github_state_repo(github_settings: Settings, github_clock: FakeGitHubClock) -> GitHubRepo:
+    """The GitHub backend, after a writer's first read synced the queue with `fleet`."""
+    repo = GitHubRepo.from_settings(github_settings, clock=github_clock)
+    with Store(github_settings.database_path) as store:
+        store.migrate()
+        Writer(store=store, repo=repo, settings=github_settings).head()
+    return repo
+
+
+@pytest.fixture
+def github_store(github_settings: Settings, github_state_repo: GitHubRepo) -> Iterator[Store]:
+    with Store(github_settings.database_path) as opened:
+        yield opened
+
+
+@pytest.fixture
+def github_writer(
+    github_settings: Settings, github_store: Store, github_state_repo: GitHubRepo
+) -> Writer:
+    return Writer(store=github_store, repo=github_state_repo, settings=github_settings)
+
+
+@pytest.fixture
+def github_intake(github_settings: Settings, github_state_repo: GitHubRepo) -> FlaskClient:
+    """The web app of a bot whose state repo is on `fleet`."""
+    flask_app = create_app(github_settings)
+    flask_app.config["TESTING"] = True
+    return flask_app.test_client()

@@ -1,4 +1,4 @@
-"""Helpers the tests share: an independent signer, event builders and git readers."""
+"""Helpers the tests share: independent signers, event builders, git readers, a paired clock."""
 
 from __future__ import annotations
 
@@ -6,14 +6,25 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import shutil
+import socket
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 
+from fakegithub import FakeGitHub
 from gitops_bot.backends.local import LocalGitRepo
 from gitops_bot.config import Settings
 from gitops_bot.gitrepo import init_bare
@@ -24,6 +35,26 @@ ROOT = Path(__file__).resolve().parent.parent
 SECRET_BYTES = b"test-secret-0123456789abcdef"
 SECRET = "whsec_" + base64.b64encode(SECRET_BYTES).decode()
 STATUS_TOKEN = "status-token-for-tests"
+ADMIN_TOKEN = "admin-token-for-tests"
+
+
+def find_browser() -> Path | None:
+    """The Chromium the browser test drives: Debian's, as `make test` installs it.
+
+    Elsewhere (a CI image with Chrome preinstalled) $CHROMIUM or a Chromium-based
+    browser on PATH; Ubuntu's chromium-browser is a snap shim Playwright cannot drive.
+    """
+    if named := os.environ.get("CHROMIUM"):
+        return Path(named)
+    if (debian := Path("/usr/bin/chromium")).exists():
+        return debian
+    for name in ("google-chrome", "google-chrome-stable", "chromium"):
+        if found := shutil.which(name):
+            return Path(found)
+    return None
+
+
+GITHUB_WEBHOOK_SECRET = "github-webhook-secret-for-tests"
 
 
 def repo_for(settings: Settings) -> LocalGitRepo:
@@ -93,6 +124,76 @@ def tenant_files(repo: Path, ref: str = "main") -> dict[str, dict[str, Any]]:
     }
 
 
+@dataclass
+class Server:
+    """`gitops-bot serve` running on 127.0.0.1, and what a test needs to talk to it."""
+
+    url: str
+    port: int
+    remote: Path
+    env: dict[str, str]
+    log: Path
+    admin_token: str
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def running_bot(settings: Settings, workdir: Path, **env: str) -> Iterator[Server]:
+    """`gitops-bot serve` with 4 web workers and the writer, until the block ends.
+
+    Secrets come from files, as in production; `env` adds or overrides variables.
+    """
+    secrets = {
+        "WEBHOOK_SECRET": SECRET,
+        "STATUS_TOKEN": "e2e-token",
+        "ADMIN_TOKEN": "e2e-admin-token-0123456789",
+    }
+    files = {}
+    for name, value in secrets.items():
+        files[f"GITOPS_BOT_{name}_FILE"] = path = workdir / name.lower()
+        path.write_text(value)
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "GITOPS_BOT_STATE_DIR": str(settings.state_dir),
+        "GITOPS_BOT_SEED_DIR": str(settings.seed_dir),
+        "GITOPS_BOT_POLL_INTERVAL": "0.02",
+        **{key: str(path) for key, path in files.items()},
+        **env,
+    }
+    log_path = workdir / "serve.log"
+    log = log_path.open("wb")
+    command = ["serve", "--bind", f"127.0.0.1:{port}", "--workers", "4"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gitops_bot.cli", *command],
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=1):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail(log_path.read_text())
+                time.sleep(0.1)
+        remote = settings.state_dir / "state.git"
+        yield Server(url, port, remote, full_env, log_path, secrets["ADMIN_TOKEN"])
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
 class Clone:
     """A working clone of a bare remote, committed to as a person would, with the git CLI."""
 
@@ -132,3 +233,69 @@ class Clone:
         self.git("commit", "--quiet", "--allow-empty", "-m", message)
         self.git("push", "--quiet", "origin", "HEAD")
         return self.git("rev-parse", "HEAD")
+
+
+def seed_files(seed_dir: Path) -> dict[str, bytes]:
+    """tenants/ and nix/ of a seed directory, as the writer seeds a new state repo."""
+    return {
+        path.relative_to(seed_dir).as_posix(): path.read_bytes()
+        for folder in ("tenants", "nix")
+        for path in sorted((seed_dir / folder).rglob("*"))
+        if path.is_file()
+    }
+
+
+def with_capacity(inventory: bytes, capacity: int) -> bytes:
+    data = json.loads(inventory)
+    for host in data["hosts"].values():
+        host["capacity"] = capacity
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+
+class FakeGitHubClock:
+    """The governor's clock, moved forward with the fake GitHub's instead of sleeping.
+
+    Both start from real time and advance together, so the fake's rate windows and token
+    expiry see exactly the waits the governor asked for, and the tests do not wait at all.
+    """
+
+    def __init__(self, gh: FakeGitHub) -> None:
+        self.gh = gh
+        self.offset = 0.0
+        self.slept: list[float] = []
+        self.while_sleeping: list[Callable[[], object]] = []  # run at each sleep: "meanwhile"
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+        self.gh.advance_time(seconds)
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(seconds)
+        for task in list(self.while_sleeping):
+            task()
+
+
+def github_signature(body: bytes, secret: str = GITHUB_WEBHOOK_SECRET) -> str:
+    """GitHub's X-Hub-Signature-256, written out independently of the bot's code."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def post_github(client: FlaskClient, event: str, payload: Any, delivery: str | None = None) -> Any:
+    body = json.dumps(payload).encode()
+    return client.post(
+        "/webhooks/github",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+            "X-Hub-Signature-256": github_signature(body),
+        },
+    )

@@ -65,3 +65,13 @@ def test_unknown_route_is_json_404(client: FlaskClient) -> None:
     response = client.get("/nope")
     assert response.status_code == 404
     assert response.is_json
+
+
+def test_openapi_documents_the_github_webhook(client: FlaskClient) -> None:
+    post = client.get("/openapi.json").json["paths"]["/webhooks/github"]["post"]
+    assert {"200", "400", "401", "404", "413", "415"} <= set(post["responses"])
+    assert {p["name"] for p in post["parameters"]} == {
+        "X-Hub-Signature-256",
+        "X-GitHub-Event",
+        "X-GitHub-Delivery",
+    }

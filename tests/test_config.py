@@ -17,8 +17,11 @@ def test_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
 def test_secret_from_environment_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "secret").write_text("whsec_ZnJvbS1maWxl\n")
     (tmp_path / "token").write_text("tok\n")
+    (tmp_path / "admin").write_text("adm\n")
     monkeypatch.setenv("GITOPS_BOT_WEBHOOK_SECRET_FILE", str(tmp_path / "secret"))
     monkeypatch.setenv("GITOPS_BOT_STATUS_TOKEN_FILE", str(tmp_path / "token"))
+    monkeypatch.setenv("GITOPS_BOT_ADMIN_TOKEN_FILE", str(tmp_path / "admin"))
+    monkeypatch.setenv("GITOPS_BOT_STATE_DIR", str(tmp_path / "var"))
     settings = Settings().require_secrets()
     assert settings.webhook_secret is not None
     assert settings.webhook_secret.get_secret_value() == "whsec_ZnJvbS1maWxl"
@@ -28,10 +31,46 @@ def test_secret_from_environment_file(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_secret_from_systemd_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "webhook-secret").write_text("whsec_Y3JlZA==")
     (tmp_path / "status-token").write_text("tok")
+    (tmp_path / "admin-token").write_text("adm")
+    (tmp_path / "session-key").write_text("from-credentials")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
-    settings = Settings().require_secrets()
+    settings = Settings(state_dir=tmp_path / "var").require_secrets()
     assert settings.webhook_secret is not None
     assert settings.webhook_secret.get_secret_value() == "whsec_Y3JlZA=="
+    assert settings.admin_token is not None
+    assert settings.admin_token.get_secret_value() == "adm"
+    assert settings.session_key is not None
+    assert settings.session_key.get_secret_value() == "from-credentials"
+    assert not (tmp_path / "var" / "session-key").exists()
+
+
+def test_admin_token_is_required(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"GITOPS_BOT_ADMIN_TOKEN_FILE.*'admin-token'"):
+        Settings(
+            state_dir=tmp_path, webhook_secret="whsec_eA==", status_token="t"
+        ).require_secrets()
+
+
+def test_notify_secret_is_required_only_with_a_notify_url(tmp_path: Path) -> None:
+    base = Settings(
+        state_dir=tmp_path, webhook_secret="whsec_eA==", status_token="t", admin_token="a"
+    )
+    assert base.require_secrets().notify_secret is None
+    with pytest.raises(ConfigError, match="GITOPS_BOT_NOTIFY_SECRET_FILE"):
+        base.model_copy(update={"notify_url": "https://landing.example/hooks"}).require_secrets()
+
+
+def test_session_key_is_generated_once_and_bound_to_the_admin_token(tmp_path: Path) -> None:
+    secrets = {"webhook_secret": "whsec_eA==", "status_token": "t", "admin_token": "first"}
+    first = Settings(state_dir=tmp_path, **secrets).require_secrets()
+    again = Settings(state_dir=tmp_path, **secrets).require_secrets()
+    rotated = Settings(state_dir=tmp_path, **{**secrets, "admin_token": "second"}).require_secrets()
+    assert (tmp_path / "session-key").stat().st_mode & 0o077 == 0
+    assert first.session_key == again.session_key == rotated.session_key
+    assert first.flask_secret_key() == again.flask_secret_key()
+    # A new admin token ends every session signed under the old one.
+    assert first.flask_secret_key() != rotated.flask_secret_key()
+    assert set(first.secret_values()) >= {"whsec_eA==", "t", "first"}
 
 
 def test_unreadable_secret_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -47,6 +86,9 @@ def test_demo_mode_generates_secrets_once_and_shares_them(tmp_path: Path) -> Non
     assert first.webhook_secret.get_secret_value().startswith("whsec_")
     assert first.webhook_secret == second.webhook_secret
     assert first.status_token == second.status_token
+    assert first.admin_token == second.admin_token
+    assert first.admin_token is not None
+    assert first.notify_secret is None  # no notify_url, no secret to invent
     secret_file = first.demo_secret_path("webhook_secret")
     assert secret_file.stat().st_mode & 0o077 == 0
 
@@ -66,3 +108,61 @@ def test_malformed_policy_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("GITOPS_BOT_POLICY", '{"plans": {"enterprise": "maybe"}}')
     with pytest.raises(ValueError, match=r"plans\.enterprise"):
         Settings()
+
+
+def _secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "webhook-secret").write_text("whsec_Y3JlZA==")
+    (tmp_path / "status-token").write_text("tok")
+    (tmp_path / "admin-token").write_text("admin")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+
+
+def test_github_webhook_secret_is_optional(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _secrets(tmp_path, monkeypatch)
+    assert Settings().require_secrets().github_webhook_secret is None
+    (tmp_path / "github-webhook-secret").write_text("gh-secret\n")
+    settings = Settings().require_secrets()
+    assert settings.github_webhook_secret is not None
+    assert settings.github_webhook_secret.get_secret_value() == "gh-secret"
+
+
+def test_github_backend_needs_a_repository_and_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _secrets(tmp_path, monkeypatch)
+    monkeypatch.setenv("GITOPS_BOT_BACKEND", "github")
+    with pytest.raises(ConfigError, match="GITOPS_BOT_GITHUB_REPOSITORY"):
+        Settings().require_secrets()
+    monkeypatch.setenv("GITOPS_BOT_GITHUB_REPOSITORY", "acme-ops/fleet-state")
+    with pytest.raises(ConfigError, match="GITOPS_BOT_GITHUB_TOKEN_FILE"):
+        Settings().require_secrets()
+    monkeypatch.setenv("GITOPS_BOT_GITHUB_APP_ID", "4242")
+    monkeypatch.setenv("GITOPS_BOT_GITHUB_INSTALLATION_ID", "77")
+    with pytest.raises(ConfigError, match="github-app-key"):
+        Settings().require_secrets()  # an App needs its key too
+    (tmp_path / "github-token").write_text("github_pat_example\n")
+    settings = Settings().require_secrets()
+    assert settings.github_token is not None
+    assert "github_pat_example" not in repr(settings)
+
+
+def test_malformed_repository_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITOPS_BOT_GITHUB_REPOSITORY", "https://github.com/acme-ops/fleet-state")
+    with pytest.raises(ValueError, match="github_repository"):
+        Settings()
+
+
+def test_review_names_as_commas_or_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITOPS_BOT_REVIEW_LABELS", "tenant, automated")
+    monkeypatch.setenv("GITOPS_BOT_REVIEW_TEAM_REVIEWERS", '["ops", "platform"]')
+    settings = Settings()
+    assert settings.review_labels == ("tenant", "automated")
+    assert settings.review_team_reviewers == ("ops", "platform")
+    assert settings.review_reviewers == ()
+
+
+def test_github_pacing_defaults_stay_under_githubs_limits() -> None:
+    settings = Settings()
+    assert settings.write_interval >= 1
+    assert settings.content_writes_per_minute < 80
+    assert settings.content_writes_per_hour < 500

@@ -4,93 +4,21 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from gitops_bot.checker import check_files
-from gitops_bot.config import Settings
-from helpers import SECRET, git, signed_headers, signup, tenant_files
+from helpers import SECRET, Server, git, signed_headers, signup, tenant_files
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class Server:
-    url: str
-    port: int
-    remote: Path
-    env: dict[str, str]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def server(settings: Settings, tmp_path: Path) -> Iterator[Server]:
-    secret_file = tmp_path / "webhook-secret"
-    secret_file.write_text(SECRET)
-    token_file = tmp_path / "status-token"
-    token_file.write_text("e2e-token")
-    inventory_path = settings.seed_dir / "nix/inventory.json"
-    inventory = json.loads(inventory_path.read_text())
-    for host in inventory["hosts"].values():
-        host["capacity"] = 1000  # the examples' 200 seats would refuse the load test's last few
-    inventory_path.write_text(json.dumps(inventory))
-    port = free_port()
-    env = {
-        **os.environ,
-        "GITOPS_BOT_STATE_DIR": str(settings.state_dir),
-        "GITOPS_BOT_SEED_DIR": str(settings.seed_dir),
-        "GITOPS_BOT_WEBHOOK_SECRET_FILE": str(secret_file),
-        "GITOPS_BOT_STATUS_TOKEN_FILE": str(token_file),
-        "GITOPS_BOT_POLL_INTERVAL": "0.02",
-    }
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gitops_bot.cli",
-            "serve",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "4",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=1):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail((tmp_path / "serve.log").read_text())
-                time.sleep(0.1)
-        yield Server(url, port, settings.state_dir / "state.git", env)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def post(url: str, payload: object, event_id: str | None = None) -> tuple[int, dict[str, object]]:
@@ -194,3 +122,55 @@ def test_chunked_oversized_body_is_413_over_real_http(server: Server) -> None:
     assert response.status == 413
     assert json.loads(response.read())["error"]
     connection.close()
+
+
+def scrape(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    request = urllib.request.Request(
+        f"{server.url}/metrics", headers={"Authorization": f"Bearer {server.admin_token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_every_worker_scrapes_the_same_totals_and_logs_are_json(server: Server) -> None:
+    slugs = {f"obs-{n}" for n in range(8)}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda slug: post(server.url, signup(slug)), sorted(slugs)))
+    assert {status for status, _ in answers} == {202}
+    body = json.dumps(signup("forged")).encode()
+    forged = urllib.request.Request(
+        f"{server.url}/v1/events",
+        data=body,
+        headers={**signed_headers(body), "webhook-signature": "v1,AAAA"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(forged, timeout=10)
+    refused.value.close()
+    assert refused.value.code == 401
+    wait_for_tenants(server.remote, slugs)
+    deadline = time.monotonic() + 30
+    while scrape(server)[("gitops_bot_queue_depth", ())] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # Four web workers answer scrapes at random; each must tell the whole story.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        scrapes = list(pool.map(lambda _: scrape(server), range(16)))
+    accepted = ("gitops_bot_intake_accepted_total", (("type", "tenant.signup"),))
+    forged_key = ("gitops_bot_intake_rejected_total", (("reason", "signature"),))
+    assert {s[accepted] for s in scrapes} == {8}
+    assert {s[forged_key] for s in scrapes} == {1}
+    assert {s[("gitops_bot_accept_to_commit_seconds_count", ())] for s in scrapes} == {8}
+
+    text = server.log.read_text()
+    lines = [json.loads(line) for line in text.splitlines()]
+    answered = {line["slug"]: line for line in lines if "answered 202" in line["message"]}
+    assert set(answered) == slugs
+    assert all(line["event_id"].startswith("msg_") for line in answered.values())
+    assert any(line["logger"] == "gunicorn.error" for line in lines)
+    for secret in (SECRET, SECRET.removeprefix("whsec_"), "e2e-token", server.admin_token):
+        assert secret not in text

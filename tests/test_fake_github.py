@@ -84,6 +84,17 @@ def test_concurrent_push_fault_lands_just_before_the_patch(fake_github, github_c
     assert fake_github.read_file("tenants/c.json") == b"{}\n"
 
 
+def test_stale_read_fault_answers_the_previous_commit_once(fake_github, github_client):
+    repo = github_client.get_repo(fake_github.full_name)
+    before = fake_github.branch_sha("main")
+    ref, commit = _commit_files(repo, "main", {"tenants/s.json": "{}\n"})
+    ref.edit(commit.sha)
+    rule = fake_github.faults.stale_read_next(1)
+    assert repo.get_git_ref("heads/main").object.sha == before
+    assert repo.get_git_ref("heads/main").object.sha == commit.sha
+    assert rule.fired == 1
+
+
 def test_tree_entry_with_null_sha_deletes_and_a_missing_path_is_422(fake_github, github_client):
     repo = github_client.get_repo(fake_github.full_name)
     ref, commit = _commit_files(repo, "main", {"tenants/acme.json": None})

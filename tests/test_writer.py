@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
+from gitops_bot import errorlog
 from gitops_bot.backends.local import LocalGitRepo
 from gitops_bot.config import Settings
 from gitops_bot.messages import TRAILER
 from gitops_bot.queue import Store
 from gitops_bot.writer import BranchBroken, Writer
-from helpers import git, post_event, signup, tenant_files
+from helpers import ADMIN_TOKEN, git, post_event, repo_for, signup, tenant_files
 
 
 def trailers(remote: Path) -> list[str]:
@@ -206,6 +207,39 @@ def test_broken_branch_stops_the_writer(
     with pytest.raises(BranchBroken, match=r"broken\.json"):
         writer.drain_once()
     assert store.pending_count() == 1  # nothing lost, nothing committed on a broken tree
+
+
+def test_a_paused_writer_tells_the_operator_why(
+    client: FlaskClient, settings: Settings, store: Store, clone: Callable[..., LocalGitRepo]
+) -> None:
+    post_event(client, signup("stuck"))
+    other = clone()
+    head = other.snapshot("main")
+    assert head is not None
+    other.advance("main", other.commit([head.sha], {"tenants/broken.json": b"{not json"}, "Oops\n"))
+    stop = threading.Event()
+
+    def run_writer() -> None:
+        # sqlite3 connections belong to their thread: the loop opens its own, as a worker does.
+        repo = repo_for(settings)
+        with Store(settings.database_path) as own:
+            Writer(store=own, repo=repo, settings=settings).run(stop)
+        repo.close()
+
+    running = threading.Thread(target=run_writer)
+    running.start()
+    deadline = time.monotonic() + 20
+    while not errorlog.recent(store) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    running.join(timeout=20)
+    [error] = errorlog.recent(store)
+    assert error.source == "writer"
+    assert "broken.json" in error.message
+    assert (
+        b"broken.json"
+        in client.get("/admin", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).data
+    )
 
 
 def test_restart_after_push_settles_from_the_attempt(

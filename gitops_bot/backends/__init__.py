@@ -77,6 +77,10 @@ class StateRepo(Protocol):
 
 def open_state_repo(settings: Settings) -> StateRepo:
     """The backend the settings choose; the default local remote is created on first use."""
+    if settings.backend == "github":
+        from gitops_bot.backends.github import GitHubRepo  # noqa: PLC0415
+
+        return GitHubRepo.from_settings(settings)
     from gitops_bot.backends.local import LocalGitRepo  # noqa: PLC0415 - PyGithub stays unloaded
     from gitops_bot.gitrepo import init_bare  # noqa: PLC0415
 

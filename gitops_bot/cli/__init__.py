@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from importlib import import_module
 
 from pydantic import ValidationError
 
+from gitops_bot import logs
 from gitops_bot.config import ConfigError
 
 # Each module defines add_parser(subparsers); the parser it adds sets `func` to its runner.
@@ -42,9 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure()
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -69,6 +69,7 @@ class WriterSupervisor:
 def run(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication  # noqa: PLC0415
 
+    from gitops_bot import logs  # noqa: PLC0415
     from gitops_bot.app import create_app  # noqa: PLC0415
     from gitops_bot.config import ConfigError, Settings  # noqa: PLC0415
 
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as problem:
         print(f"gitops-bot serve: {problem}", file=sys.stderr)
         return 2
+    logs.protect(settings.secret_values())
     if settings.demo:
         print(
             "demo mode: secrets are in "
@@ -92,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
                 "worker_class": "gthread",
                 "threads": 4,
                 "accesslog": None,
+                "logconfig_dict": logs.gunicorn_logconfig(),
             }
             for key, value in options.items():
                 self.cfg.set(key, value)

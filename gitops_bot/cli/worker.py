@@ -1,10 +1,14 @@
-"""`gitops-bot worker`: the one writer, draining the queue into commits until stopped."""
+"""`gitops-bot worker`: the one writer, and the notifier beside it, until stopped."""
 
 from __future__ import annotations
 
 import argparse
 import signal
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gitops_bot.config import Settings
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -13,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(_args: argparse.Namespace) -> int:
-    from gitops_bot import nixeval  # noqa: PLC0415
+    from gitops_bot import logs, nixeval, outbox  # noqa: PLC0415
     from gitops_bot.backends import open_state_repo  # noqa: PLC0415
     from gitops_bot.config import Settings  # noqa: PLC0415
     from gitops_bot.evaluation import LocalEvaluator  # noqa: PLC0415
@@ -21,6 +25,9 @@ def run(_args: argparse.Namespace) -> int:
     from gitops_bot.writer import Writer, writer_lock  # noqa: PLC0415
 
     settings = Settings()
+    if settings.notify_url is not None:
+        settings = settings.require_secrets(only=["notify_secret"])
+    logs.protect(settings.secret_values())
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -29,6 +36,10 @@ def run(_args: argparse.Namespace) -> int:
         Store(settings.database_path, synchronous=settings.synchronous) as store,
     ):
         store.migrate()
+        outbox.enable(store.connection, settings.notify_url is not None)
+        # Started under the writer's lock, so that a second worker waiting for it never
+        # delivers the same messages at the same time.
+        notifier = _start_notifier(settings, stop)
         repo = open_state_repo(settings)
         evaluating = None
         if settings.backend == "local" and LocalEvaluator.available():
@@ -42,6 +53,26 @@ def run(_args: argparse.Namespace) -> int:
         finally:
             repo.close()
             stop.set()
+            if notifier is not None:
+                notifier.join(timeout=15)
             if evaluating is not None:
                 evaluating.join(timeout=nixeval.EVAL_TIMEOUT)
     return 0
+
+
+def _start_notifier(settings: Settings, stop: threading.Event) -> threading.Thread | None:
+    """The notifier as a thread: a slow landing page never holds up a commit."""
+    from gitops_bot.notify import Notifier  # noqa: PLC0415
+
+    if settings.notify_url is None or settings.notify_secret is None:
+        return None
+    notifier = Notifier(
+        database=settings.database_path,
+        url=settings.notify_url,
+        secret=settings.notify_secret.get_secret_value(),
+        attempts=settings.notify_attempts,
+        synchronous=settings.synchronous,
+    )
+    thread = threading.Thread(target=notifier.run, args=(stop,), name="notifier", daemon=True)
+    thread.start()
+    return thread

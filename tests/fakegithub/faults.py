@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-FaultKind = Literal["status", "secondary_limit", "latency", "concurrent_push"]
+FaultKind = Literal["status", "secondary_limit", "latency", "concurrent_push", "stale_read"]
 
 
 @dataclass
@@ -141,6 +141,13 @@ class Faults:
         self, probability: float, *, path: str = r"/git/refs/heads/"
     ) -> FaultRule:
         return self.add(FaultRule("concurrent_push", frozenset({"PATCH"}), path, probability, None))
+
+    def stale_read_next(self, n: int = 1, *, path: str = r"/git/ref/heads/") -> FaultRule:
+        """The next n matching ref reads answer the ref's previous commit (its first parent).
+
+        GitHub may serve a read from a replica that has not seen the latest write yet.
+        """
+        return self.add(FaultRule("stale_read", frozenset({"GET"}), path, 1.0, n))
 
     def add_latency(
         self,

@@ -167,10 +167,15 @@ def add_review(core: Core, pr: Pull, reviewer: str, state: str, body: str = "") 
 def on_refs_changed(core: Core) -> None:
     """Keep pull requests consistent with the branches, as GitHub does after every push."""
     with core.lock:
+        # One git process for every branch, not one per open pull request: a burst opens
+        # a thousand of them, and each push would otherwise cost a thousand processes.
+        tips: dict[str, str] | None = None
         for pr in list(core.state.pulls.values()):
             if pr.state != "open":
                 continue
-            tip = core.branch_sha(pr.head_ref)
+            if tips is None:
+                tips = dict(core.repo.refs())
+            tip = tips.get(f"refs/heads/{pr.head_ref}")
             if tip is None:
                 # Deleting the head branch closes the pull request at its last known head.
                 pr.base_sha = core.branch_sha(pr.base_ref)
@@ -188,6 +193,7 @@ def on_refs_changed(core: Core) -> None:
                     title=auto.commit_title,
                     message=auto.commit_message,
                 )
+                tips = None  # the merge moved the base branch, and maybe deleted the head
 
 
 def find_by_node_id(core: Core, node: str) -> Pull | None:

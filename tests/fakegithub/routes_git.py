@@ -31,6 +31,9 @@ def get_ref(ctx: Ctx) -> Response:
     sha = ctx.core.repo.ref(name)
     if sha is None:
         raise not_found()
+    if ctx.core.faults.draw(["stale_read"], "GET", fault_path(ctx.request.path)):
+        # A lagging replica: it has not seen the last update of this ref yet.
+        sha = next(iter(ctx.core.repo.read_commit(sha).parents), sha)
     return json_response(shapes.ref(ctx.core, name, sha))
 
 

@@ -1,0 +1,113 @@
+"""GET /admin: the operator view, server-rendered; the admin token or a login session opens it."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Final
+
+from flask import (
+    Blueprint,
+    Response,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response as BaseResponse
+
+from gitops_bot import overview
+from gitops_bot.appcontext import settings, store
+from gitops_bot.auth import is_admin, log_in, token_matches
+
+bp = Blueprint("admin", __name__)
+log = logging.getLogger(__name__)
+
+# A page of ten thousand rows helps nobody; the filters narrow it down.
+MAX_ROWS: Final = 1000
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    # No script at all, styles only from the page's own <style>, no framing, and links
+    # to GitHub do not tell it where the operator came from.
+    nonce = g.get("csp_nonce", "")
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self';"
+        " frame-ancestors 'none'; base-uri 'none'"
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.before_request
+def _nonce() -> None:
+    g.csp_nonce = secrets.token_urlsafe(16)
+
+
+def _wants_html() -> bool:
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+
+
+def _login_page(problem: str | None = None) -> tuple[Response | str, int]:
+    """401 with the login form for a browser, with a JSON error for anything else; no data."""
+    if not _wants_html():
+        response = jsonify({"error": "the admin token is required"})
+        response.headers["WWW-Authenticate"] = 'Bearer realm="gitops-bot"'
+        return response, 401
+    return render_template("login.html", problem=problem, nonce=g.csp_nonce), 401
+
+
+@bp.get("/admin")
+def overview_page() -> tuple[Response | str, int] | str:
+    if not is_admin():
+        return _login_page()
+    now = time.time()
+    rows = overview.tenant_rows(store())
+    state = request.args.get("state", "")
+    host = request.args.get("host", "")
+    search = request.args.get("q", "").strip().lower()
+    sort = request.args.get("sort", "slug")
+    shown = overview.select(rows, state=state, host=host, search=search, sort=sort, now=now)
+    hosts = overview.host_loads(store())
+    template = settings().commit_url_template
+    return render_template(
+        "admin.html",
+        nonce=g.csp_nonce,
+        now=now,
+        rows=shown[:MAX_ROWS],
+        matched=len(shown),
+        total=len(rows),
+        states=overview.states(rows),
+        hosts=hosts,
+        queue=overview.queue_state(store()),
+        errors=overview.last_errors(store()),
+        filters={"state": state, "host": host, "q": search, "sort": sort},
+        sort_keys=overview.SORT_KEYS,
+        age_text=overview.age_text,
+        commit_link=lambda sha: overview.commit_link(template, sha),
+        web_link=overview.web_link,
+    )
+
+
+@bp.post("/admin/login")
+def login() -> BaseResponse | tuple[Response | str, int]:
+    # SameSite=Strict on the session cookie is what keeps this form CSRF-safe (auth.py).
+    if not token_matches(request.form.get("token", ""), settings().admin_token):
+        log.warning("admin login refused from %s", request.remote_addr)
+        return _login_page("That is not the admin token.")
+    log_in()
+    log.info("admin logged in from %s", request.remote_addr)
+    return redirect(url_for("admin.overview_page"), code=303)
+
+
+@bp.post("/admin/logout")
+def logout() -> BaseResponse:
+    session.clear()
+    return redirect(url_for("admin.overview_page"), code=303)

@@ -1,0 +1,102 @@
+"""Reading a GitHub commit's files cheaply: one recursive tree, and one tarball for many blobs."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+import urllib.parse
+import urllib.request
+from functools import partial
+from typing import Final
+
+from gitops_bot.backends import BackendError
+from gitops_bot.backends.github_api import GitHubApi
+
+# The folders the bot reads, as in the local backend; everything else is carried over untouched.
+WATCHED: Final = ("tenants/", "nix/")
+# An archive larger than this is refused rather than read into memory.
+MAX_ARCHIVE_BYTES: Final = 512 * 1024 * 1024
+_DOWNLOAD_TIMEOUT: Final = 120
+
+
+def watched(path: str) -> bool:
+    return path.startswith(WATCHED)
+
+
+def _holds_watched(folder: str) -> bool:
+    return any(w.startswith(folder + "/") or folder.startswith(w) for w in WATCHED)
+
+
+def blob_id(content: bytes) -> str:
+    """Git's id of a blob with this content, so that files the bot wrote need no reading back."""
+    header = b"blob %d\0" % len(content)
+    return hashlib.sha1(header + content, usedforsecurity=False).hexdigest()
+
+
+def list_files(api: GitHubApi, commit: str) -> tuple[str, dict[str, str]]:
+    """The commit's tree id, and the blob id of each watched file in it.
+
+    One request, unless GitHub truncates the recursive listing (over 100,000 entries or
+    7 MB); then the watched folders are listed one by one.
+    """
+    tree = api.call("read tree", lambda: api.repo.get_git_tree(commit, recursive=True), write=False)
+    if tree.truncated:
+        return tree.sha, _walk(api, tree.sha, "")
+    return tree.sha, {e.path: e.sha for e in tree.tree if e.type == "blob" and watched(e.path)}
+
+
+def _walk(api: GitHubApi, tree: str, prefix: str) -> dict[str, str]:
+    listing = api.call(
+        "read tree", lambda: api.repo.get_git_tree(tree, recursive=False), write=False
+    )
+    if listing.truncated:
+        # Trees have no pages: a single folder this large cannot be listed through the API.
+        raise BackendError(f"{prefix or 'the root folder'} has more entries than GitHub lists")
+    files: dict[str, str] = {}
+    for entry in listing.tree:
+        path = prefix + entry.path
+        if entry.type == "blob" and watched(path):
+            files[path] = entry.sha
+        elif entry.type == "tree" and _holds_watched(path):
+            sub = api.call(
+                "read tree", partial(api.repo.get_git_tree, entry.sha, recursive=True), write=False
+            )
+            if sub.truncated:
+                files.update(_walk(api, entry.sha, path + "/"))
+            else:
+                blobs = (e for e in sub.tree if e.type == "blob" and watched(f"{path}/{e.path}"))
+                files.update({f"{path}/{e.path}": e.sha for e in blobs})
+    return files
+
+
+def archive_blobs(api: GitHubApi, commit: str) -> dict[str, bytes]:
+    """The content of every watched file of `commit`, by blob id, from one tarball.
+
+    Ids are computed from the bytes, so a file the archive changed (export-subst) or left
+    out (export-ignore) is simply absent, and read on its own by the caller.
+    """
+    link = api.call(
+        "archive link", lambda: api.repo.get_archive_link("tarball", commit), write=False
+    )
+    data = api.call("download archive", lambda: _download(link), write=False)
+    blobs = {}
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        for member in archive:
+            # Every path starts with one folder named after the repository and commit.
+            path = member.name.partition("/")[2]
+            if member.isfile() and watched(path) and (handle := archive.extractfile(member)):
+                content = handle.read()
+                blobs[blob_id(content)] = content
+    return blobs
+
+
+def _download(link: str) -> bytes:
+    """The archive behind GitHub's short-lived link; it carries its own grant, so no token."""
+    if urllib.parse.urlsplit(link).scheme not in {"https", "http"}:
+        raise OSError("GitHub's archive link is not an http(s) URL")
+    with urllib.request.urlopen(link, timeout=_DOWNLOAD_TIMEOUT) as answer:  # noqa: S310
+        data: bytes = answer.read(MAX_ARCHIVE_BYTES + 1)
+    if len(data) > MAX_ARCHIVE_BYTES:
+        raise BackendError(f"the state repo's archive is over {MAX_ARCHIVE_BYTES} bytes")
+    return data
