@@ -57,8 +57,10 @@ test: lint typecheck
 	REQUIRE_NIX=1 REQUIRE_BROWSER=1 $(VENV)/bin/pytest
 
 # Not part of `make test`: the numbers need a quiet machine and minutes, not seconds.
+# BENCH_ARGS=--quick runs every figure at a tiny size; --only intake,checker picks figures.
+BENCH_ARGS ?=
 bench: setup
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var test-output .pytest_cache .mypy_cache .ruff_cache
