@@ -126,7 +126,8 @@ def _apply_one(  # noqa: PLR0911 - one return per case of the decision table
             return _AlreadyThere()
         return _Refused(f"{path} exists on {branch} already")
     if current is None:
-        return _Refused(f"{path} is not on {branch}")
+        # Deleting what is gone already leaves the branch as the event wanted it.
+        return _AlreadyThere() if event.op == "delete" else _Refused(f"{path} is not on {branch}")
     if current.tenant is None:
         return _Refused(f"{path} is invalid on {branch}")
     if event.op == "delete":

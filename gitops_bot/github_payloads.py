@@ -96,9 +96,10 @@ class Deployment(_Part):
     def tenants(self) -> dict[str, str | None]:
         """The tenants the deploy says it brings up, each with its address when given.
 
-        `gitops-bot deploy` sends {"hosts": [...], "tenants": {"<slug>": "<url>"}}; a list
-        of slugs is read too. GitHub passes the payload on as it was given: an object, or
-        a JSON string.
+        `gitops-bot deploy` sends {"gitopsBot": 1, "hosts": [...], "newTenants": [{"slug",
+        "host", "url"}, ...]} (see deployments.py); {"tenants": {"<slug>": "<url>"}} and a
+        list of slugs are read too. GitHub passes the payload on as it was given: an
+        object, or a JSON string.
         """
         payload = self.payload
         if isinstance(payload, str):
@@ -106,7 +107,15 @@ class Deployment(_Part):
                 payload = json.loads(payload)
             except ValueError:
                 return {}
-        listed = payload.get("tenants") if isinstance(payload, dict) else None
+        if not isinstance(payload, dict):
+            return {}
+        if isinstance(new := payload.get("newTenants"), list):
+            return {
+                str(item["slug"]): item.get("url") if isinstance(item.get("url"), str) else None
+                for item in new
+                if isinstance(item, dict) and isinstance(item.get("slug"), str)
+            }
+        listed = payload.get("tenants")
         if isinstance(listed, dict):
             return {
                 str(slug): url if isinstance(url, str) else None for slug, url in listed.items()

@@ -6,7 +6,7 @@ import fcntl
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
@@ -91,19 +91,20 @@ class Writer:
             # A review merged elsewhere (on GitHub, or by hand) shows up as a tenant that
             # arrived on the branch, or left it.
             reviewed = [(slug, "merged") for slug in arrived] + [(slug, "deleted") for slug in gone]
+            unknown = [slug for slug in arrived if self.store.last_status(slug) is None]
+            # Read before the transaction: no I/O while holding the queue's write lock.
+            added_in = self.repo.added_in(self.branch, "tenants") if unknown else {}
             with self.store.transaction():
                 for slug, status in reviewed:
-                    last = self.store.last_status(slug)
-                    if last == "pr_open":
+                    if self.store.last_status(slug) == "pr_open":
                         self.store.add_transition(slug, status, commit_sha=snapshot.sha)
-                    elif last is None and status == "merged":
-                        self._recover(slug)
+                for slug in unknown:
+                    self._recover(slug, added_in.get(tenant_path(slug)))
         return tree
 
-    def _recover(self, slug: str) -> None:
+    def _recover(self, slug: str, sha: str | None) -> None:
         """A tenant on the branch the queue has no record of (a lost database, or one added
-        by hand): its story starts at the commit that added its file."""
-        sha = self.repo.added_in(self.branch, tenant_path(slug))
+        by hand): its story starts at the commit that added its file, when known."""
         # Not news to the landing page: after a lost database it would hear of every tenant.
         self.store.add_transition(
             slug,
@@ -177,10 +178,16 @@ class Writer:
         return len(events)
 
     def _settle_landed(self, events: list[QueuedEvent]) -> list[QueuedEvent]:
-        """Mark events whose commit landed before a crash; return the others."""
+        """Mark events whose commit landed before a crash; return the others.
+
+        Review events are left to the review lane: applying them again to their branch is a
+        no-op, and the lane then makes sure their review is open, which a crash between
+        the push and the pull request would otherwise have skipped.
+        """
         remaining = []
         for event in events:
-            if event.attempt_sha is None or not self._landed(event, event.attempt_sha):
+            reviewed = event.delivery != "direct" and event.op != "merge"
+            if reviewed or event.attempt_sha is None or not self._landed(event.attempt_sha):
                 remaining.append(event)
                 continue
             log.info(
@@ -193,12 +200,8 @@ class Writer:
             self.store.mark_done([event], event.attempt_sha, self._status(event))
         return remaining
 
-    def _landed(self, event: QueuedEvent, sha: str) -> bool:
-        if event.delivery == "direct" or event.op == "merge":
-            return self.repo.contains(self.branch, sha)
-        branch = review_branch(event.slug)
-        self.repo.snapshot(branch)  # contains() looks at the last fetch
-        return self.repo.contains(branch, sha)
+    def _landed(self, sha: str) -> bool:
+        return self.repo.contains(self.branch, sha)
 
     @staticmethod
     def _status(event: QueuedEvent) -> str:
@@ -248,7 +251,7 @@ class Writer:
         slug = events[0].slug
         branch, path = review_branch(slug), tenant_path(slug)
         for _attempt in range(self.settings.push_attempts):
-            review_head = self.repo.snapshot(branch)
+            review_head = self._live_review(branch, path, events, tree)
             base = tree
             if review_head is not None:
                 base = Tree(
@@ -258,28 +261,64 @@ class Writer:
                     results={**tree.results, **self._file_on(review_head, path)},
                 )
             applied = apply_events(base, events, branch=branch)
-            self._settle(tree, applied)
-            events = applied.kept
-            if not events:
+            for event, reason in applied.failed:
+                self.store.mark_failed(event, reason)
+            if not applied.kept:
+                if applied.already and review_head is not None:
+                    # On the branch already (a redelivery, or a crash before the review).
+                    self._open_review(branch, applied.already, base.results, tree, review_head.sha)
                 return
             parent = review_head.sha if review_head is not None else tree.snapshot.sha
-            sha = self.repo.commit(
-                [parent], applied.changes, commit_message(events, applied.results)
-            )
-            self.store.record_attempt(events, sha)
+            message = commit_message(applied.kept, applied.results)
+            sha = self.repo.commit([parent], applied.changes, message)
+            self.store.record_attempt(applied.kept, sha)
             if self.repo.advance(branch, sha):
-                review = review_text(branch, events, applied.results, tree)
-                url = self.repo.open_review(review)
-                self.store.mark_done(events, sha, self._status, url=url or branch)
-                log.info(
-                    "opened review %s for %s",
-                    url or branch,
-                    slug,
-                    extra={"event_id": events[-1].id, "slug": slug},
-                )
+                events = [*applied.already, *applied.kept]
+                self._open_review(branch, events, {**base.results, **applied.results}, tree, sha)
                 return
+            events = [*applied.already, *applied.kept]
         log.warning(
             "review branch %s kept moving; the events stay queued", branch, extra={"slug": slug}
+        )
+
+    def _live_review(
+        self, branch: str, path: str, events: list[QueuedEvent], tree: Tree
+    ) -> Snapshot | None:
+        """The review branch's head, unless it is left over from a review that was closed.
+
+        A signup whose slug was refused in review may come back; its old branch (with
+        another event's file) would otherwise block the new review forever.
+        """
+        review_head = self.repo.snapshot(branch)
+        if review_head is None or path in tree.results:
+            return review_head
+        blob = review_head.files.get(path)
+        creates = {event.id for event in events if event.op == "create"}
+        if blob is None or not creates:
+            return review_head
+        left = check_file(path, self.repo.read_blobs([blob])[blob])
+        if left.tenant is not None and left.tenant.origin in creates:
+            return review_head
+        log.info("replacing review branch %s left by a closed review", branch)
+        self.repo.delete_branch(branch)
+        return None
+
+    def _open_review(
+        self,
+        branch: str,
+        events: list[QueuedEvent],
+        results: Mapping[str, FileResult | None],
+        tree: Tree,
+        sha: str,
+    ) -> None:
+        review = review_text(branch, events, results, tree)
+        url = self.repo.open_review(review)
+        self.store.mark_done(events, sha, self._status, url=url or branch)
+        log.info(
+            "opened review %s for %s",
+            url or branch,
+            events[-1].slug,
+            extra={"event_id": events[-1].id, "slug": events[-1].slug},
         )
 
     def _file_on(self, snapshot: Snapshot, path: str) -> dict[str, FileResult | None]:

@@ -134,6 +134,19 @@ class Server:
     env: dict[str, str]
     log: Path
     admin_token: str
+    pid: int
+
+    def children(self) -> list[tuple[int, str]]:
+        """The serve process's children (web workers, the writer) with their command lines."""
+        found = []
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+                found.append((int(child), command.decode(errors="replace")))
+        return found
+
+    def writer_pid(self) -> int:
+        return next(pid for pid, command in self.children() if "gitops_bot.cli worker" in command)
 
 
 def free_port() -> int:
@@ -187,7 +200,7 @@ def running_bot(settings: Settings, workdir: Path, **env: str) -> Iterator[Serve
                     pytest.fail(log_path.read_text())
                 time.sleep(0.1)
         remote = settings.state_dir / "state.git"
-        yield Server(url, port, remote, full_env, log_path, secrets["ADMIN_TOKEN"])
+        yield Server(url, port, remote, full_env, log_path, secrets["ADMIN_TOKEN"], process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -174,3 +176,19 @@ def test_every_worker_scrapes_the_same_totals_and_logs_are_json(server: Server) 
     assert any(line["logger"] == "gunicorn.error" for line in lines)
     for secret in (SECRET, SECRET.removeprefix("whsec_"), "e2e-token", server.admin_token):
         assert secret not in text
+
+
+def test_a_writer_killed_under_serve_is_restarted(server: Server) -> None:
+    killed = server.writer_pid()
+    os.kill(killed, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if server.writer_pid() != killed:
+                break
+        except StopIteration:
+            pass
+        time.sleep(0.1)
+    assert server.writer_pid() != killed
+    assert post(server.url, signup("after-the-crash"))[0] == 202
+    assert "after-the-crash" in wait_for_tenants(server.remote, {"after-the-crash"})

@@ -365,3 +365,23 @@ def test_the_deploy_workflow_marks_its_commits_tenants_deploying_or_failed(
     assert github_store.transitions("direct-a")[-1]["reason"] == (
         "deploy workflow failure: https://github.example/runs/1"
     )
+
+
+def test_the_payload_gitops_bot_deploy_sends_is_the_one_read(
+    github_intake: FlaskClient, github_store: Store, fleet: FakeGitHub, committed: str
+) -> None:
+    """The contract between `gitops-bot deploy` and this webhook, checked end to end."""
+    from gitops_bot.deployments import NewTenant, payload  # noqa: PLC0415
+
+    sent = payload(
+        head=committed,
+        engine="nixops",
+        hosts={"web-1": None},
+        new_tenants=[NewTenant("direct-a", "web-1", "https://direct-a.tenants.example.com")],
+    )
+    live = deployment_payload(fleet, committed, "success", sent, environment_url="https://x")
+    assert post_github(github_intake, "deployment_status", live).json["moved"] == [
+        {"slug": "direct-a", "status": "live"}
+    ]
+    assert github_store.transitions("direct-a")[-1]["url"] == "https://direct-a.tenants.example.com"
+    assert github_store.last_status("direct-b") == "committed"  # not a new tenant of this deploy

@@ -12,7 +12,7 @@ from gitops_bot.backends import BackendError
 from gitops_bot.messages import TRAILER
 from gitops_bot.queue import Store
 from gitops_bot.writer import Writer
-from helpers import FakeGitHubClock, post_event, signup, with_capacity
+from helpers import ADMIN_TOKEN, FakeGitHubClock, post_event, signup, with_capacity
 
 
 def trailers(gh: FakeGitHub, ref: str = "main") -> list[str]:
@@ -153,6 +153,16 @@ def test_a_secondary_limit_is_waited_out_as_retry_after_says(
     assert accepted_meanwhile == [202]  # intake never waits for GitHub
     assert {"limited", "meanwhile"} <= tenant_slugs(fleet)
     assert fleet.violations == []
+    # /metrics sees the requests and the wait, counted in the writer's process.
+    scraped = github_intake.get("/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    text = scraped.get_data(as_text=True)
+    assert 'gitops_bot_github_requests_total{kind="write"}' in text
+    waits = [
+        line
+        for line in text.splitlines()
+        if line.startswith("gitops_bot_github_rate_limit_wait_seconds_total")
+    ]
+    assert float(waits[0].split()[-1]) >= 90
 
 
 def test_a_budget_spent_elsewhere_is_waited_out_until_the_reset(

@@ -328,3 +328,56 @@ def test_history_tells_the_whole_story(
     text = capsys.readouterr().out
     assert "approved  reviewed by the ops lead" in text
     assert main(["history", "never-existed"]) == 1
+
+
+def test_a_crash_between_review_push_and_review_still_opens_it(
+    reviewed_app: Flask, settings: Settings, writer: Writer, store: Store, state_repo: Path
+) -> None:
+    client = reviewed_app.test_client()
+    writer.settings = settings.model_copy(update={"policy": Policy(plans={"enterprise": "pr"})})
+    post_event(client, signup("crashy", plan="enterprise"))
+    opened: list[str] = []
+    real_open = writer.repo.open_review
+
+    def die_before_review(review):  # type: ignore[no-untyped-def]
+        raise SystemExit("killed after the push, before the review")
+
+    writer.repo.open_review = die_before_review  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        writer.drain_once()
+    assert "crashy" in tenant_files(state_repo, "tenant/crashy")
+    assert store.pending_count() == 1
+
+    def record(review):  # type: ignore[no-untyped-def]
+        opened.append(review.branch)
+        return real_open(review)
+
+    writer.repo.open_review = record  # type: ignore[method-assign]
+    writer.drain_once()
+    assert opened == ["tenant/crashy"]
+    assert store.pending_count() == 0
+    assert statuses(store, "crashy") == ["accepted", "pr_open"]
+    assert git(state_repo, "rev-list", "--count", "main..tenant/crashy").strip() == "1"
+
+
+def test_a_slug_freed_by_a_closed_review_can_be_reviewed_again(
+    reviewed_app: Flask, settings: Settings, writer: Writer, store: Store, state_repo: Path
+) -> None:
+    client = reviewed_app.test_client()
+    writer.settings = settings.model_copy(update={"policy": Policy(plans={"enterprise": "pr"})})
+    post_event(client, signup("second-try", plan="enterprise"), event_id="msg_first_try")
+    writer.drain_once()
+    # The reviewer closes it unmerged (what /webhooks/github records), freeing the slug.
+    with store.transaction():
+        store.add_transition("second-try", "rejected", reason="not this quarter")
+    store.release("second-try")
+    assert (
+        post_event(
+            client, signup("second-try", plan="enterprise"), event_id="msg_second_try"
+        ).status_code
+        == 202
+    )
+    writer.drain_once()
+    branch_file = tenant_files(state_repo, "tenant/second-try")["second-try"]
+    assert branch_file["origin"] == "msg_second_try"
+    assert statuses(store, "second-try")[-1] == "pr_open"

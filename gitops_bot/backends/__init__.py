@@ -62,8 +62,11 @@ class StateRepo(Protocol):
 
     def delete_branch(self, branch: str) -> None: ...
 
-    def added_in(self, branch: str, path: str) -> str | None:
-        """The commit on `branch` (following first parents) that added `path`, if known."""
+    def added_in(self, branch: str, folder: str) -> dict[str, str]:
+        """For files under `folder`, the commit on `branch` (first parents) that added each.
+
+        Read once after a lost database; a backend may leave out what would cost too much.
+        """
         ...
 
     def open_review(self, review: Review) -> str | None:

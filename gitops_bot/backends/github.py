@@ -264,15 +264,12 @@ class GitHubRepo:
         self._created.discard(branch)
         self._absent.add(branch)
 
-    def added_in(self, branch: str, path: str) -> str | None:
-        """The oldest commit on `branch` that touched `path`: read only after a lost database."""
-        # A tenant file changes a handful of times, so this is one page, rarely two.
-        commits = self.api.call(
-            f"commits of {path}",
-            lambda: [c.sha for c in self.api.repo.get_commits(sha=branch, path=path)],
-            write=False,
-        )
-        return commits[-1] if commits else None
+    def added_in(self, branch: str, folder: str) -> dict[str, str]:
+        """Nothing: one commit list per tenant would spend thousands of requests after a
+        lost database. Recovered tenants start without their commit; `gitops-bot history`
+        on a clone has it."""
+        del branch, folder
+        return {}
 
     def close(self) -> None:
         self.api.close()

@@ -17,6 +17,7 @@ from gitops_bot.backends.github_auth import (
     token_auth,
 )
 from gitops_bot.backends.ratelimit import Clock, Governor, Limits, SystemClock
+from gitops_bot.counters import Counters
 
 if TYPE_CHECKING:
     from gitops_bot.config import Settings
@@ -52,11 +53,18 @@ class GitHubApi:
     """
 
     def __init__(
-        self, *, base_url: str, repository: str, auth: Auth.Auth, governor: Governor
+        self,
+        *,
+        base_url: str,
+        repository: str,
+        auth: Auth.Auth,
+        governor: Governor,
+        counters: Counters | None = None,
     ) -> None:
         install_redaction()
         self.auth = auth
         self.governor = governor
+        self.counters = counters
         self.github = Github(
             base_url=base_url,
             auth=auth,
@@ -79,8 +87,14 @@ class GitHubApi:
         when GitHub kept failing or limiting.
         """
         refreshed, last = False, "no answer"
+        kind = "write" if write else "read"
         for attempt in range(1, MAX_ATTEMPTS + 1):
+            waited = self.governor.waited
             self.governor.before(write=write)
+            if self.counters is not None:
+                self.counters.record_github_request(kind)
+                if self.governor.waited > waited:
+                    self.counters.record_rate_limit_wait(self.governor.waited - waited)
             try:
                 result = request()
             except GithubException as failure:
@@ -206,4 +220,5 @@ def connect(settings: Settings, *, clock: Clock | None = None) -> GitHubApi:
         repository=settings.github_repository,
         auth=auth,
         governor=Governor(limits, clock),
+        counters=Counters(settings.database_path),
     )

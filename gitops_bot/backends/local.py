@@ -147,17 +147,26 @@ class LocalGitRepo:
         del review
         return None
 
-    def added_in(self, branch: str, path: str) -> str | None:
+    def added_in(self, branch: str, folder: str) -> dict[str, str]:
+        # One pass over history, newest first: a file re-added later keeps its first commit.
         log = self._git(
             "log",
             "--first-parent",
             "--diff-filter=A",
-            "--format=%H",
+            "--name-only",
+            "--format=commit %H",
             self._remote_ref(branch),
             "--",
-            path,
+            folder,
         )
-        return log.split()[-1] if log.strip() else None
+        added: dict[str, str] = {}
+        commit = ""
+        for line in log.splitlines():
+            if line.startswith("commit "):
+                commit = line.removeprefix("commit ")
+            elif line:
+                added[line] = commit
+        return added
 
     def contains(self, branch: str, sha: str) -> bool:
         status, _, _ = self.repo.git.execute(

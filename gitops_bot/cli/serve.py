@@ -50,6 +50,11 @@ class WriterSupervisor:
             code = self._process.wait()
             if self._stopping.is_set():
                 return
+            if code == 0:
+                # The writer exits cleanly only when asked to (SIGTERM, or Ctrl-C reaching
+                # the whole process group): that is a stop, not a crash.
+                log.info("writer stopped")
+                return
             log.error("writer exited with %s; restarting", code)
             # A writer that dies at once would otherwise spin.
             self._stopping.wait(max(0.0, 2.0 - (time.monotonic() - started)))

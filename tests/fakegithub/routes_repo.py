@@ -64,18 +64,6 @@ def _file_json(core: Core, change: gittrees.FileChange, head: str) -> dict[str, 
     }
 
 
-@router.route("GET", R + "/commits")
-def list_commits(ctx: Ctx) -> Response:
-    """Newest first from `sha` (default branch if absent), only those touching `path` if given."""
-    core = ctx.core
-    head = resolve(ctx, ctx.query("sha") or core.settings.default_branch)
-    path = ctx.query("path")
-    shas = core.repo.rev_list(head, *(["--", path] if path else []))
-    page, headers = paginate(ctx, shas)
-    commits = [shapes.rest_commit(core, core.repo.read_commit(sha)) for sha in page]
-    return json_response(commits, headers=headers)
-
-
 @router.route("GET", R + "/commits/<path:ref>")
 def get_rest_commit(ctx: Ctx) -> Response:
     core = ctx.core
