@@ -29,6 +29,7 @@ class LocalEvaluator:
     def __init__(self, clone: Path) -> None:
         self.clone = clone
         self._last_run = 0.0
+        self.failed = False  # run_until stopped on an unexpected error
 
     @staticmethod
     def available() -> bool:
@@ -71,6 +72,8 @@ class LocalEvaluator:
                         self.run(store, head)
                     stop.wait(MIN_INTERVAL)
         except Exception:
-            # As when it ran in the writer's loop: the worker stops, and is restarted.
+            # As when it ran in the writer's loop: the worker stops with an error, and
+            # `serve` restarts it.
             log.exception("the evaluator failed; stopping the worker")
+            self.failed = True
             stop.set()

@@ -392,3 +392,22 @@ def test_evaluation_runs_beside_the_writer_until_stopped(
         evaluating.join(timeout=60)
     assert store.last_status("beside") == "evaluated"
     assert not evaluating.is_alive()
+
+
+def test_an_evaluator_that_fails_stops_the_worker_as_failed(
+    client: FlaskClient, writer: Writer, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitops_bot.evaluation import LocalEvaluator  # noqa: PLC0415
+
+    post_event(client, signup("doomed"))
+    writer.drain_once()
+    evaluator = LocalEvaluator(settings.writer_clone)
+
+    def broken(*_args: object) -> int:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(evaluator, "run", broken)
+    stop = threading.Event()
+    evaluator.run_until(stop, settings)  # returns once it has failed
+    assert stop.is_set()  # the writer stops too ...
+    assert evaluator.failed  # ... and the worker exits non-zero, so serve restarts it

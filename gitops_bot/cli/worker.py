@@ -41,7 +41,7 @@ def run(_args: argparse.Namespace) -> int:
         # delivers the same messages at the same time.
         notifier = _start_notifier(settings, stop)
         repo = open_state_repo(settings)
-        evaluating = None
+        evaluator, evaluating = None, None
         if settings.backend == "local" and LocalEvaluator.available():
             evaluator = LocalEvaluator(settings.writer_clone)
             evaluating = threading.Thread(
@@ -57,7 +57,8 @@ def run(_args: argparse.Namespace) -> int:
                 notifier.join(timeout=15)
             if evaluating is not None:
                 evaluating.join(timeout=nixeval.EVAL_TIMEOUT)
-    return 0
+    # A clean exit means "asked to stop" to `serve`, which then does not restart us.
+    return 1 if evaluator is not None and evaluator.failed else 0
 
 
 def _start_notifier(settings: Settings, stop: threading.Event) -> threading.Thread | None:
