@@ -7,13 +7,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_STAMP := /var/lib/gitops-bot-apt.stamp
 
-.PHONY: help setup system-deps demo serve test soak lint typecheck clean
+.PHONY: help setup system-deps demo serve test soak lint typecheck bench clean
 
 help:
 	@echo "make demo   - run the whole pipeline once against a local state repo"
 	@echo "make serve  - run the bot (demo secrets unless GITOPS_BOT_WEBHOOK_SECRET_FILE is set)"
 	@echo "make test   - lint, type-check and run the test suite"
 	@echo "make soak   - the long variants of the reliability suites (SOAK_SCALE=5 by default)"
+	@echo "make bench  - run the benchmarks and write docs/performance.md (under 10 minutes)"
 
 # Debian packages: git for the state repo, nix-bin so the tests can evaluate nix/, chromium
 # for the admin page's browser test (Playwright drives it; `playwright install` is never run;
@@ -60,6 +61,12 @@ test: lint typecheck
 # times its examples; docs/reliability.md has the figures.
 soak: setup
 	SOAK_SCALE=$${SOAK_SCALE:-5} $(VENV)/bin/pytest -m "soak or hypothesis"
+
+# Not part of `make test`: the numbers need a quiet machine and minutes, not seconds.
+# BENCH_ARGS=--quick runs every figure at a tiny size; --only intake,checker picks figures.
+BENCH_ARGS ?=
+bench: setup
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var test-output .pytest_cache .mypy_cache .ruff_cache

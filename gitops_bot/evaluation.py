@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Final
 
 from gitops_bot import nixeval
+from gitops_bot.config import Settings
 from gitops_bot.queue import Store
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,7 @@ class LocalEvaluator:
     def __init__(self, clone: Path) -> None:
         self.clone = clone
         self._last_run = 0.0
+        self.failed = False  # run_until stopped on an unexpected error
 
     @staticmethod
     def available() -> bool:
@@ -54,3 +57,23 @@ class LocalEvaluator:
             for slug in sorted(waiting & present):
                 moved += store.add_transition(slug, "evaluated", commit_sha=head)
         return moved
+
+    def run_until(self, stop: threading.Event, settings: Settings) -> None:
+        """Evaluate each new head until `stop` is set, beside the writer, not in its way.
+
+        Evaluating a fleet takes seconds (copying the tree out, then nix-instantiate), and
+        in the writer's loop every signup queued meanwhile waited for it: at 200 signups
+        a second that put the p99 from accept to commit at three seconds.
+        """
+        try:
+            with Store(settings.database_path, synchronous=settings.synchronous) as store:
+                while not stop.is_set():
+                    if head := store.synced_head():
+                        self.run(store, head)
+                    stop.wait(MIN_INTERVAL)
+        except Exception:
+            # As when it ran in the writer's loop: the worker stops with an error, and
+            # `serve` restarts it.
+            log.exception("the evaluator failed; stopping the worker")
+            self.failed = True
+            stop.set()

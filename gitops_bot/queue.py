@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -66,9 +68,14 @@ class Store:
         # Persistent once set, but cheap to confirm, and a fresh file needs it.
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
+        # Writers queue on this lock before they ask SQLite for its own (see transaction).
+        self._write_lock = os.open(
+            path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
 
     def close(self) -> None:
         self._db.close()
+        os.close(self._write_lock)
 
     def __enter__(self) -> Self:
         return self
@@ -82,24 +89,43 @@ class Store:
         return self._db
 
     def migrate(self) -> None:
-        self._db.executescript(files("gitops_bot").joinpath("schema.sql").read_text())
+        with self._turn():
+            try:
+                self._db.executescript(files("gitops_bot").joinpath("schema.sql").read_text())
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This connection's turn to write, in the order writers asked for it."""
+        fcntl.flock(self._write_lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._write_lock, fcntl.LOCK_UN)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction that takes the lock up front, so concurrent intakes serialise.
 
-        Nested use joins the outer transaction.
+        Nested use joins the outer transaction. Writers first wait their turn on a file
+        lock, which the kernel hands to the next waiter the moment it is released: SQLite's
+        own busy handler instead sleeps and retries (up to 100 ms a time), which under a
+        burst of signups leaves the lock idle while every writer sleeps, and starves some.
         """
         if self._db.in_transaction:
             yield self._db
             return
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._turn():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def _scalar(self, sql: str, *args: object) -> Any:
         row = self._db.execute(sql, args).fetchone()
@@ -138,7 +164,7 @@ class Store:
         return None if value is None else str(value)
 
     def tenants_per_host(self) -> dict[str, int]:
-        rows = self._db.execute("SELECT host, count(*) FROM tenants GROUP BY host")
+        rows = self._db.execute("SELECT host, taken FROM host_seats WHERE taken > 0")
         return {str(host): int(count) for host, count in rows}
 
     def inventory(self) -> Inventory | None:

@@ -1,4 +1,6 @@
--- The queue's schema. Every statement is idempotent: each process runs it at start.
+-- The queue's schema. Every statement is idempotent: each process runs it at start,
+-- in one transaction, so that no write lands between creating a trigger and the recount.
+BEGIN IMMEDIATE;
 
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -34,6 +36,29 @@ CREATE TABLE IF NOT EXISTS tenants (
     plan TEXT NOT NULL,
     in_repo INTEGER NOT NULL DEFAULT 0
 );
+-- Seats taken on each host, kept by triggers on tenants: intake places every signup
+-- under the write lock, and counting the whole fleet there each time made intake slow
+-- down as the fleet grew. Recounted at every start, so the figures cannot drift.
+CREATE TABLE IF NOT EXISTS host_seats (
+    host TEXT PRIMARY KEY,
+    taken INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS seat_taken AFTER INSERT ON tenants BEGIN
+    INSERT INTO host_seats (host, taken) VALUES (NEW.host, 1)
+        ON CONFLICT (host) DO UPDATE SET taken = taken + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS seat_freed AFTER DELETE ON tenants BEGIN
+    UPDATE host_seats SET taken = taken - 1 WHERE host = OLD.host;
+END;
+CREATE TRIGGER IF NOT EXISTS seat_moved AFTER UPDATE OF host ON tenants
+WHEN NEW.host IS NOT OLD.host BEGIN
+    UPDATE host_seats SET taken = taken - 1 WHERE host = OLD.host;
+    INSERT INTO host_seats (host, taken) VALUES (NEW.host, 1)
+        ON CONFLICT (host) DO UPDATE SET taken = taken + 1;
+END;
+DELETE FROM host_seats;
+INSERT INTO host_seats (host, taken) SELECT host, count(*) FROM tenants GROUP BY host;
+
 CREATE TABLE IF NOT EXISTS domains (
     domain TEXT PRIMARY KEY,
     slug TEXT NOT NULL,
@@ -112,3 +137,5 @@ CREATE TABLE IF NOT EXISTS review_notes (
 
 -- Deploy reports name a commit; these find the tenants that reached the branch in it.
 CREATE INDEX IF NOT EXISTS transitions_commit ON transitions (commit_sha) WHERE commit_sha IS NOT NULL;
+
+COMMIT;

@@ -16,7 +16,6 @@ from gitops_bot.backends import BackendError, Snapshot, StateRepo
 from gitops_bot.changes import Applied, Tree, apply_events, repo_tenant
 from gitops_bot.checker import FileResult, check_file, is_tenant_path, parse_inventory
 from gitops_bot.config import Settings
-from gitops_bot.evaluation import LocalEvaluator
 from gitops_bot.inventory import INVENTORY_PATH
 from gitops_bot.lifecycle import status_on_landing
 from gitops_bot.messages import commit_message, merge_message, review_text
@@ -72,12 +71,10 @@ class Writer:
         store: Store,
         repo: StateRepo,
         settings: Settings,
-        evaluator: LocalEvaluator | None = None,
     ) -> None:
         self.store = store
         self.repo = repo
         self.settings = settings
-        self.evaluator = evaluator
         self.branch = settings.branch
         # Checking a file is a pure function of its path and bytes, so results are kept
         # per blob: a new head costs only the files that changed.
@@ -370,8 +367,6 @@ class Writer:
                     self.head()
                     last_read = time.monotonic()
                 settled = self.drain_once()
-                if self.evaluator is not None and (head := self.store.synced_head()):
-                    self.evaluator.run(self.store, head)
             except (BackendError, BranchBroken) as problem:
                 log.error("writer paused for %.1fs: %s", backoff, problem)  # noqa: TRY400
                 errorlog.remember(self.store, "writer", str(problem))

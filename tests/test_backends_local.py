@@ -99,3 +99,49 @@ def test_clone_config_holds_no_credentials(
     config = (tmp_path / "clone.git" / "config").read_text()
     assert "token" not in config.lower()
     assert "@" not in config
+
+
+def test_a_large_batch_lands_byte_for_byte_at_its_own_paths(
+    remote: Path, tmp_path: Path, clones: Callable[[str, Path], LocalGitRepo]
+) -> None:
+    repo = clones(str(remote), tmp_path / "clone.git")
+    files = {f"tenants/t{n:03d}.json": f'{{"n": {n}}}\n'.encode() for n in range(300)}
+    files["tenants/same.json"] = files["tenants/t007.json"]  # one blob, two paths
+    files["tenants/crlf.json"] = b'{"line": "ends"}\r\n'  # stored as given, no filters
+    files["tenants/empty.json"] = b""
+    root = repo.commit([], files, "batch\n")
+    assert repo.advance("main", root)
+    snap = repo.snapshot("main")
+    assert snap is not None
+    stored = repo.read_blobs(set(snap.files.values()))
+    assert {path: stored[blob] for path, blob in snap.files.items()} == files
+
+
+def test_commits_have_exactly_the_parents_given(
+    remote: Path, tmp_path: Path, clones: Callable[[str, Path], LocalGitRepo]
+) -> None:
+    repo = clones(str(remote), tmp_path / "clone.git")
+    first = repo.commit([], {"tenants/a.json": b"a\n"}, "first\n")
+    second_root = repo.commit([], {"tenants/b.json": b"b\n"}, "another root\n")
+    side = repo.commit([first], {"tenants/c.json": b"c\n"}, "side\n")
+    merge = repo.commit([first, side], {"tenants/d.json": b"d\n"}, "merge\n")
+    clone = tmp_path / "clone.git"
+    assert git(clone, "rev-list", "--parents", "-1", second_root).split() == [second_root]
+    assert git(clone, "rev-list", "--parents", "-1", merge).split() == [merge, first, side]
+    # A merge's tree is its first parent's plus the changes, as git commit-tree would make it.
+    assert git(clone, "ls-tree", "-r", "--name-only", merge).split() == [
+        "tenants/a.json",
+        "tenants/d.json",
+    ]
+    assert git(clone, "log", "-1", "--format=%B", merge).strip() == "merge"
+
+
+def test_paths_that_fast_import_could_misread_land_as_named(
+    remote: Path, tmp_path: Path, clones: Callable[[str, Path], LocalGitRepo]
+) -> None:
+    repo = clones(str(remote), tmp_path / "clone.git")
+    odd = ["nix/with space.nix", 'nix/"quoted".nix', "nix/back\\slash.nix"]
+    root = repo.commit([], dict.fromkeys(odd, b"{}\n"), "odd names\n")
+    gone = repo.commit([root], {odd[1]: None}, "remove one\n")
+    listed = git(tmp_path / "clone.git", "ls-tree", "-r", "-z", "--name-only", gone)
+    assert sorted(listed.strip("\0").split("\0")) == sorted([odd[0], odd[2]])

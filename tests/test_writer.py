@@ -369,3 +369,45 @@ def test_local_mode_goes_no_further_than_evaluated(
     ]
     # Nothing deploys locally, so nothing ever claims "live".
     assert "live" not in {t["status"] for t in store.transitions("evaluated-one")}
+
+
+def test_evaluation_runs_beside_the_writer_until_stopped(
+    client: FlaskClient, writer: Writer, settings: Settings, store: Store
+) -> None:
+    from gitops_bot.evaluation import LocalEvaluator  # noqa: PLC0415
+
+    post_event(client, signup("beside"))
+    writer.drain_once()
+    stop = threading.Event()
+    evaluating = threading.Thread(
+        target=LocalEvaluator(settings.writer_clone).run_until, args=(stop, settings)
+    )
+    evaluating.start()
+    try:
+        deadline = time.monotonic() + 60
+        while store.last_status("beside") != "evaluated" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        evaluating.join(timeout=60)
+    assert store.last_status("beside") == "evaluated"
+    assert not evaluating.is_alive()
+
+
+def test_an_evaluator_that_fails_stops_the_worker_as_failed(
+    client: FlaskClient, writer: Writer, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitops_bot.evaluation import LocalEvaluator  # noqa: PLC0415
+
+    post_event(client, signup("doomed"))
+    writer.drain_once()
+    evaluator = LocalEvaluator(settings.writer_clone)
+
+    def broken(*_args: object) -> int:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(evaluator, "run", broken)
+    stop = threading.Event()
+    evaluator.run_until(stop, settings)  # returns once it has failed
+    assert stop.is_set()  # the writer stops too ...
+    assert evaluator.failed  # ... and the worker exits non-zero, so serve restarts it

@@ -17,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(_args: argparse.Namespace) -> int:
-    from gitops_bot import logs, outbox  # noqa: PLC0415
+    from gitops_bot import logs, nixeval, outbox  # noqa: PLC0415
     from gitops_bot.backends import open_state_repo  # noqa: PLC0415
     from gitops_bot.config import Settings  # noqa: PLC0415
     from gitops_bot.evaluation import LocalEvaluator  # noqa: PLC0415
@@ -31,9 +31,6 @@ def run(_args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    evaluator = None
-    if settings.backend == "local" and LocalEvaluator.available():
-        evaluator = LocalEvaluator(settings.writer_clone)
     with (
         writer_lock(settings.state_dir),
         Store(settings.database_path, synchronous=settings.synchronous) as store,
@@ -44,14 +41,24 @@ def run(_args: argparse.Namespace) -> int:
         # delivers the same messages at the same time.
         notifier = _start_notifier(settings, stop)
         repo = open_state_repo(settings)
+        evaluator, evaluating = None, None
+        if settings.backend == "local" and LocalEvaluator.available():
+            evaluator = LocalEvaluator(settings.writer_clone)
+            evaluating = threading.Thread(
+                target=evaluator.run_until, args=(stop, settings), name="evaluator", daemon=True
+            )
+            evaluating.start()
         try:
-            Writer(store=store, repo=repo, settings=settings, evaluator=evaluator).run(stop)
+            Writer(store=store, repo=repo, settings=settings).run(stop)
         finally:
             repo.close()
             stop.set()
             if notifier is not None:
                 notifier.join(timeout=15)
-    return 0
+            if evaluating is not None:
+                evaluating.join(timeout=nixeval.EVAL_TIMEOUT)
+    # A clean exit means "asked to stop" to `serve`, which then does not restart us.
+    return 1 if evaluator is not None and evaluator.failed else 0
 
 
 def _start_notifier(settings: Settings, stop: threading.Event) -> threading.Thread | None:

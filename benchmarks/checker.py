@@ -1,0 +1,175 @@
+"""Benchmark 4: `gitops-bot check` on 100 to 10,000 tenants, full and against a base (`--base`).
+
+Run: python benchmarks/checker.py [--runs 5] [--sizes 100,1000,10000]
+Fleets are generated in a temp git repo. In-process: checker.check_files(read_tree(root)).
+End to end: the `gitops-bot check` command (Python start-up included), and `check --base
+HEAD` with one tenant changed on top of the committed fleet. Baseline: reading every file
+and json.loads, nothing checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from common import (
+    BOT,
+    GIT_ENV,
+    Goal,
+    Section,
+    Stat,
+    canonical,
+    commit_all,
+    ratio,
+    scratch,
+    stat,
+    table,
+    write_fleet,
+)
+
+GOAL_SECONDS = 1.0
+# Seconds per 1,000 tenants at the largest size may be at most this much above the middle
+# size's for growth to count as linear (noise on a shared machine included).
+LINEAR_SLACK = 1.5
+
+
+def timed(action: Callable[[], object], runs: int) -> Stat:
+    action()  # warm the page cache and imports: the figure is checking, not disk
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return stat(samples)
+
+
+def parse_only(root: Path) -> None:
+    for path in (root / "tenants").iterdir():
+        json.loads(path.read_bytes())
+
+
+def in_process(root: Path) -> None:
+    from gitops_bot.checker import check_files, read_tree  # noqa: PLC0415
+
+    report = check_files(read_tree(root))
+    if not report.ok:
+        raise RuntimeError(f"the generated fleet fails the checker: {report.problems[:3]}")
+
+
+def command(root: Path, *args: str) -> Callable[[], None]:
+    def run() -> None:
+        subprocess.run(
+            [*BOT, "check", str(root), *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, **GIT_ENV},
+        )
+
+    return run
+
+
+def change_one(root: Path) -> None:
+    """Suspend one tenant in the checkout, on top of the committed fleet."""
+    path = root / "tenants" / "tenant00001.json"
+    document = json.loads(path.read_text())
+    document["state"] = "suspended"
+    path.write_text(canonical(document))
+
+
+def measure(*, runs: int = 5, sizes: tuple[int, ...] = (100, 1000, 10_000)) -> Section:
+    started = time.monotonic()
+    rows, per_thousand = [], {}
+    largest: dict[str, Stat] = {}
+    for size in sizes:
+        with scratch("checker") as tmp:
+            root = tmp / "fleet"
+            write_fleet(root, size, capacity=size)
+            commit_all(root, f"{size} tenants")
+            figures = {
+                "parse": timed(lambda root=root: parse_only(root), runs),
+                "in-process": timed(lambda root=root: in_process(root), runs),
+                "command": timed(command(root), runs),
+            }
+            change_one(root)
+            figures["--base"] = timed(command(root, "--base", "HEAD"), runs)
+        per_thousand[size] = figures["in-process"].median / size * 1000
+        largest = figures
+        rows.append(
+            [
+                f"{size:,}",
+                figures["in-process"].show(1, 1000),
+                f"{per_thousand[size] * 1000:.1f}",
+                figures["command"].show(1, 1000),
+                figures["--base"].show(1, 1000),
+                figures["parse"].show(1, 1000),
+                ratio(figures["in-process"].median, figures["parse"].median),
+            ]
+        )
+    section = Section(
+        title="4. Checker",
+        method=(
+            f"Fleets of generated tenants (every fifth with a custom domain) in a temp git "
+            f"repo, {runs} runs per figure after one warm-up. In-process: "
+            "`check_files(read_tree(root))`, reading the files included. Command: "
+            "`gitops-bot check ROOT` end to end, Python start-up included; `--base`: "
+            "`gitops-bot check ROOT --base HEAD` with one tenant changed in the checkout "
+            "(the full check plus the comparison with the base). Baseline: reading every "
+            "tenant file and `json.loads`, nothing checked."
+        ),
+    )
+    section.tables.append(
+        table(
+            [
+                "tenants",
+                "in-process (ms)",
+                "ms per 1,000",
+                "command (ms)",
+                "command --base (ms)",
+                "baseline: parse only (ms)",
+                "ratio to baseline",
+            ],
+            rows,
+        )
+    )
+    biggest = max(sizes)
+    if biggest >= 10_000:
+        worst = max(largest["command"].median, largest["--base"].median)
+        section.goals.append(
+            Goal(
+                f"{biggest:,} tenants in under {GOAL_SECONDS:.0f} s (end to end, both modes)",
+                worst < GOAL_SECONDS,
+                f"{worst:.2f} s",
+            )
+        )
+    if len(sizes) > 1:
+        middle = sorted(sizes)[-2]
+        growth = per_thousand[biggest] / per_thousand[middle]
+        section.goals.append(
+            Goal(
+                "growth linear (in-process time per tenant flat)",
+                growth <= LINEAR_SLACK,
+                f"{growth:.2f}× the time per tenant at {biggest:,} as at {middle:,}",
+            )
+        )
+    section.seconds = time.monotonic() - started
+    return section
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--sizes", default="100,1000,10000")
+    args = parser.parse_args()
+    sizes = tuple(int(size) for size in args.sizes.split(","))
+    print(measure(runs=args.runs, sizes=sizes).markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
