@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     max_queue: int = Field(default=10_000, description="Pending events before intake answers 503")
     batch_limit: int = Field(default=500, description="Events per commit at most")
+    commit_window: float | None = Field(
+        default=None,
+        ge=0,
+        description="Seconds the writer gathers events before a commit; default: 0 for a "
+        "local remote, 15 for GitHub, where each commit costs API requests",
+    )
     poll_interval: float = Field(default=0.05, description="Seconds between queue polls")
     push_attempts: int = Field(default=8, description="Rebuilds after the branch moved under us")
     synchronous: Literal["FULL", "NORMAL"] = Field(
@@ -192,6 +198,12 @@ class Settings(BaseSettings):
     @property
     def writer_clone(self) -> Path:
         return self.state_dir / "writer.git"
+
+    @property
+    def effective_commit_window(self) -> float:
+        if self.commit_window is not None:
+            return self.commit_window
+        return 15.0 if self.backend == "github" else 0.0
 
     def delivery_for(self, event_type: str, plan: str) -> DeliveryMode:
         return self.policy.delivery_for(event_type, plan)

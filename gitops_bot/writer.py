@@ -6,7 +6,7 @@ import fcntl
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
@@ -71,11 +71,15 @@ class Writer:
         store: Store,
         repo: StateRepo,
         settings: Settings,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.repo = repo
         self.settings = settings
         self.branch = settings.branch
+        self.clock = clock
+        # When the writer first saw the events it is gathering for the next commit.
+        self._gathering_since: float | None = None
         # Checking a file is a pure function of its path and bytes, so results are kept
         # per blob: a new head costs only the files that changed.
         self._checked: dict[tuple[str, str], FileResult] = {}
@@ -161,8 +165,9 @@ class Writer:
     def drain_once(self) -> int:
         """Commit what is pending now; the number of events it settled."""
         events = self.store.pending(self.settings.batch_limit)
-        if not events:
+        if not events or self._gathering(events):
             return 0
+        self._gathering_since = None
         tree = self.head()
         if not (base := tree.check({})).ok:
             raise BranchBroken("; ".join(str(p) for p in base.problems[:5]))
@@ -176,6 +181,20 @@ class Writer:
             else:
                 self._commit_review(tree, lane)
         return len(events)
+
+    def _gathering(self, events: list[QueuedEvent]) -> bool:
+        """Whether to wait for more events before committing these.
+
+        On GitHub every commit costs API requests; gathering events for a few seconds
+        turns a trickle of signups into a handful of commits. A full batch goes at once.
+        """
+        window = self.settings.effective_commit_window
+        if window <= 0 or len(events) >= self.settings.batch_limit:
+            return False
+        now = self.clock()
+        if self._gathering_since is None:
+            self._gathering_since = now
+        return now - self._gathering_since < window
 
     def _settle_landed(self, events: list[QueuedEvent]) -> list[QueuedEvent]:
         """Mark events whose commit landed before a crash; return the others.

@@ -197,6 +197,7 @@ def github_settings(settings: Settings, fleet: FakeGitHub) -> Settings:
     return settings.model_copy(
         update={
             "backend": "github",
+            "commit_window": 0.0,  # tests commit at once; test_github_writer checks the window
             "github_repository": fleet.full_name,
             "github_api_url": fleet.base_url,
             "github_token": SecretStr(fleet.token),

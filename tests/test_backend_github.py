@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from fakegithub import FakeGitHub
 from gitops_bot.backends import BackendError, open_state_repo
-from gitops_bot.backends.github import ARCHIVE_THRESHOLD, GitHubRepo
+from gitops_bot.backends.github import ARCHIVE_THRESHOLD, TRUST_OWN_WRITE, GitHubRepo
 from gitops_bot.backends.github_files import blob_id
 from gitops_bot.config import Settings
 from gitops_bot.queue import Store
@@ -77,6 +77,18 @@ def test_what_the_bot_wrote_is_never_read_back(backend: GitHubRepo, fleet: FakeG
     assert after is not None
     assert after.files["tenants/m.json"] == blob_id(content)
     assert backend.read_blobs([blob_id(content)]) == {blob_id(content): content}
+    assert calls(fleet) == []  # right after our own write, not even the ref is read
+
+
+def test_an_old_write_is_read_again(
+    backend: GitHubRepo, fleet: FakeGitHub, github_clock: FakeGitHubClock
+) -> None:
+    head = backend.snapshot("main")
+    assert head is not None
+    assert backend.advance("main", backend.commit([head.sha], {"tenants/o.json": b"{}\n"}, "O\n"))
+    github_clock.advance(TRUST_OWN_WRITE + 1)
+    fleet.reset_log()
+    assert backend.snapshot("main") is not None
     assert calls(fleet) == [("GET", "/git/ref/heads/main")]
 
 
@@ -149,11 +161,14 @@ def test_truncated_tree_is_read_folder_by_folder(backend: GitHubRepo, fleet: Fak
         backend.snapshot("main")
 
 
-def test_a_lagging_read_of_our_own_write_is_ignored(backend: GitHubRepo, fleet: FakeGitHub) -> None:
+def test_a_lagging_read_of_our_own_write_is_ignored(
+    backend: GitHubRepo, fleet: FakeGitHub, github_clock: FakeGitHubClock
+) -> None:
     head = backend.snapshot("main")
     assert head is not None
     ours = backend.commit([head.sha], {"tenants/lag.json": b"{}\n"}, "Lag\n")
     assert backend.advance("main", ours)
+    github_clock.advance(TRUST_OWN_WRITE + 1)  # so that the ref is really read
     rule = fleet.faults.stale_read_next(1)
     snapshot = backend.snapshot("main")
     assert rule.fired == 1
@@ -167,6 +182,12 @@ def test_a_newer_foreign_head_is_trusted(backend: GitHubRepo, fleet: FakeGitHub)
     ours = backend.commit([head.sha], {"tenants/a1.json": b"{}\n"}, "A1\n")
     assert backend.advance("main", ours)
     theirs = fleet.push_foreign_commit("main", {"tenants/b1.json": b"{}\n"})
+    # Building on our own write, unaware of theirs: GitHub refuses the update...
+    assumed = backend.snapshot("main")
+    assert assumed is not None
+    assert assumed.sha == ours
+    assert not backend.advance("main", backend.commit([ours], {"tenants/a2.json": b"{}\n"}, "A2\n"))
+    # ...and the next read is a real one.
     snapshot = backend.snapshot("main")
     assert snapshot is not None
     assert snapshot.sha == theirs

@@ -9,6 +9,8 @@ from flask.testing import FlaskClient
 
 from fakegithub import FakeGitHub
 from gitops_bot.backends import BackendError
+from gitops_bot.backends.github import TRUST_OWN_WRITE, GitHubRepo
+from gitops_bot.config import Settings
 from gitops_bot.messages import TRAILER
 from gitops_bot.queue import Store
 from gitops_bot.writer import Writer
@@ -215,10 +217,15 @@ def test_a_concurrent_push_is_a_real_422_and_the_batch_is_rebuilt(
 
 
 def test_a_lagging_read_after_our_commit_costs_no_failed_update(
-    github_intake: FlaskClient, github_writer: Writer, github_store: Store, fleet: FakeGitHub
+    github_intake: FlaskClient,
+    github_writer: Writer,
+    github_store: Store,
+    fleet: FakeGitHub,
+    github_clock: FakeGitHubClock,
 ) -> None:
     post_event(github_intake, signup("first-batch", plan="pro"))
     drain(github_writer, github_store)
+    github_clock.advance(TRUST_OWN_WRITE + 1)  # the writer reads the ref again, and GitHub lags
     rule = fleet.faults.stale_read_next(1, path=r"/git/ref/heads/main")
     post_event(github_intake, signup("second-batch", plan="pro"))
     drain(github_writer, github_store)
@@ -283,3 +290,27 @@ def test_a_review_branch_that_landed_though_reported_failed_gets_its_pull_reques
     (pull,) = fleet.pulls
     assert pull.head_ref == "tenant/half-pushed"
     assert github_store.last_status("half-pushed") == "pr_open"
+
+
+def test_the_commit_window_gathers_a_trickle_into_few_commits(
+    github_intake: FlaskClient,
+    github_settings: Settings,
+    github_store: Store,
+    github_state_repo: GitHubRepo,
+    github_clock: FakeGitHubClock,
+    fleet: FakeGitHub,
+) -> None:
+    """Signups a second apart for a minute: one commit per 15 s window, not one per signup."""
+    settings = github_settings.model_copy(update={"commit_window": 15.0})
+    writer = Writer(
+        store=github_store, repo=github_state_repo, settings=settings, clock=github_clock.monotonic
+    )
+    before = len(fleet.commit_messages())
+    for n in range(60):
+        post_event(github_intake, signup(f"trickle-{n:02d}", plan="pro"))
+        writer.drain_once()
+        github_clock.advance(1.0)
+    github_clock.advance(15.0)
+    drain(writer, github_store)
+    assert {f"trickle-{n:02d}" for n in range(60)} <= tenant_slugs(fleet)
+    assert len(fleet.commit_messages()) - before <= 5

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 ARCHIVE_THRESHOLD: Final = 20
 # File lists of this many recent commits are kept: the head, and the commits built on it.
 _KEPT_COMMITS: Final = 4
+# Seconds after a write during which the writer builds on it without reading the ref again.
+# Shorter than the writer's idle re-read (30 s), so a quiet writer still sees others' merges.
+TRUST_OWN_WRITE: Final = 20.0
 # Commits whose tree and parents are remembered; the oldest are forgotten first.
 _KNOWN_COMMITS: Final = 10_000
 
@@ -39,8 +42,9 @@ class GitHubRepo:
     """A StateRepo on GitHub: Git Data API commits, pull requests as reviews.
 
     Everything this process learns or writes is remembered (commit to tree, commit to file
-    list, blob contents, its own commits' parents), so the steady state of a batch is four
-    requests: read the ref, create a tree, create a commit, move the ref.
+    list, blob contents, its own commits' parents), so the steady state of a batch is three
+    requests: create a tree, create a commit, move the ref. The ref is read again only when
+    the last write is old or GitHub refused it.
     """
 
     def __init__(self, api: GitHubApi, options: ReviewOptions) -> None:
@@ -55,6 +59,8 @@ class GitHubRepo:
         self._absent: set[str] = set()
         self._created: set[str] = set()
         self._last_read: str | None = None
+        self._trusted_until: dict[str, float] = {}
+        self._clock = api.governor.clock.monotonic
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> GitHubRepo:
@@ -63,6 +69,11 @@ class GitHubRepo:
     # --- reading --------------------------------------------------------------------------
 
     def snapshot(self, branch: str) -> Snapshot | None:
+        trusted = self._written.get(branch)
+        if trusted is not None and self._clock() < self._trusted_until.get(branch, 0.0):
+            # Our own write of a moment ago: building on it needs no read. If someone else
+            # moved the branch meanwhile, the ref update answers 422 and we read then.
+            return Snapshot(sha=trusted, files=self._files_of(trusted))
         try:
             read = self.api.call(
                 f"read branch {branch}",
@@ -240,8 +251,10 @@ class GitHubRepo:
                 if "already exists" in text or "does not exist" in text:
                     create = not create
                     continue
+                self._trusted_until.pop(branch, None)
                 return False  # not a fast-forward: the branch moved; the writer rebuilds
             self._heads[branch] = self._written[branch] = new
+            self._trusted_until[branch] = self._clock() + TRUST_OWN_WRITE
             self._absent.discard(branch)
             return True
         return False
@@ -259,6 +272,7 @@ class GitHubRepo:
         self._forget_branch(branch)
 
     def _forget_branch(self, branch: str) -> None:
+        self._trusted_until.pop(branch, None)
         self._heads.pop(branch, None)
         self._written.pop(branch, None)
         self._created.discard(branch)
