@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from gitops_bot.backends import Snapshot
 from gitops_bot.checker import FileResult, Problem, Report, check_file, check_fleet
 from gitops_bot.inventory import Inventory
-from gitops_bot.queue import QueuedEvent, RepoTenant
+from gitops_bot.queue import QueuedEvent
+from gitops_bot.reservations import RepoTenant
 from gitops_bot.tenant import Tenant, tenant_path
 
 

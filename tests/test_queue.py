@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from gitops_bot.inventory import Inventory
-from gitops_bot.queue import QueuedEvent, RepoTenant, Store
+from gitops_bot.queue import QueuedEvent, Store
+from gitops_bot.reservations import RepoTenant
 
 
 @pytest.fixture

@@ -1,0 +1,119 @@
+"""What the queue knows of the fleet: tenants on the branch or reserved, domains, seats."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gitops_bot.database import Database
+from gitops_bot.inventory import Inventory
+
+
+@dataclass(frozen=True)
+class RepoTenant:
+    """What the queue needs to know of a tenant on the branch."""
+
+    slug: str
+    host: str
+    plan: str
+    domains: tuple[str, ...]
+
+
+class Reservations(Database):
+    """Names and seats: taken by a tenant on the branch, or held for a queued event.
+
+    Intake decides against these under the write lock, so no slug, domain or last seat on
+    a host is ever handed out twice; the writer keeps them in step with the branch.
+    """
+
+    def slug_taken(self, slug: str) -> bool:
+        return self._scalar("SELECT 1 FROM tenants WHERE slug = ?", slug) is not None
+
+    def tenant(self, slug: str) -> RepoTenant | None:
+        row = self._db.execute("SELECT host, plan FROM tenants WHERE slug = ?", (slug,)).fetchone()
+        if row is None:
+            return None
+        domains = self._db.execute("SELECT domain FROM domains WHERE slug = ? ORDER BY 1", (slug,))
+        return RepoTenant(slug, row[0], row[1], tuple(d[0] for d in domains))
+
+    def on_branch(self, slug: str) -> bool:
+        return bool(self._scalar("SELECT in_repo FROM tenants WHERE slug = ?", slug) == 1)
+
+    def domain_owner(self, domain: str) -> str | None:
+        value = self._scalar("SELECT slug FROM domains WHERE domain = ?", domain)
+        return None if value is None else str(value)
+
+    def tenants_per_host(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT host, taken FROM host_seats WHERE taken > 0")
+        return {str(host): int(count) for host, count in rows}
+
+    def inventory(self) -> Inventory | None:
+        """The inventory the writer last read from the branch; None before its first sync."""
+        value = self._scalar("SELECT value FROM meta WHERE key = 'inventory'")
+        return None if value is None else Inventory.model_validate_json(value)
+
+    def reserve(self, *, slug: str, host: str, plan: str, domains: Iterable[str]) -> None:
+        self._db.execute(
+            "INSERT INTO tenants (slug, host, plan, in_repo) VALUES (?, ?, ?, 0)",
+            (slug, host, plan),
+        )
+        self.reserve_domains(slug, domains)
+
+    def reserve_domains(self, slug: str, domains: Iterable[str]) -> None:
+        self._db.executemany(
+            "INSERT OR IGNORE INTO domains (domain, slug, in_repo) VALUES (?, ?, 0)",
+            [(d, slug) for d in domains],
+        )
+
+    def release(self, slug: str) -> None:
+        """Free the names and the seat a tenant held that never reached the branch."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM tenants WHERE slug = ? AND in_repo = 0", (slug,))
+            db.execute("DELETE FROM domains WHERE slug = ? AND in_repo = 0", (slug,))
+
+    def _set_on_branch(self, slug: str, tenant: RepoTenant | None) -> None:
+        db = self._db
+        if tenant is None:
+            db.execute("DELETE FROM tenants WHERE slug = ?", (slug,))
+            db.execute("DELETE FROM domains WHERE slug = ?", (slug,))
+            return
+        db.execute(
+            "INSERT INTO tenants (slug, host, plan, in_repo) VALUES (?, ?, ?, 1)"
+            " ON CONFLICT (slug) DO UPDATE SET host = excluded.host, plan = excluded.plan,"
+            " in_repo = 1",
+            (slug, tenant.host, tenant.plan),
+        )
+        db.execute("DELETE FROM domains WHERE slug = ? AND in_repo = 1", (slug,))
+        db.executemany(
+            "INSERT OR REPLACE INTO domains (domain, slug, in_repo) VALUES (?, ?, 1)",
+            [(domain, slug) for domain in tenant.domains],
+        )
+
+    def sync_repo(
+        self, head: str, inventory: Inventory, tenants: Iterable[RepoTenant]
+    ) -> tuple[list[str], list[str]]:
+        """Make the queue's view of the branch match `head`; the slugs that arrived and left.
+
+        Tenants added or removed by hand (a reviewer's own pull request) show up here, so
+        intake refuses their slugs and counts them against their host's capacity.
+        Reservations of events still queued are kept.
+        """
+        with self.transaction() as db:
+            db.execute("UPDATE tenants SET in_repo = 2 WHERE in_repo = 1")
+            arrived = []
+            for tenant in tenants:
+                if self._scalar("SELECT in_repo FROM tenants WHERE slug = ?", tenant.slug) != 2:  # noqa: PLR2004
+                    arrived.append(tenant.slug)
+                self._set_on_branch(tenant.slug, tenant)
+            gone = [row[0] for row in db.execute("SELECT slug FROM tenants WHERE in_repo = 2")]
+            for slug in gone:
+                self._set_on_branch(slug, None)
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('inventory', ?), ('head', ?)",
+                (inventory.model_dump_json(by_alias=True), head),
+            )
+            return arrived, gone
+
+    def synced_head(self) -> str | None:
+        value = self._scalar("SELECT value FROM meta WHERE key = 'head'")
+        return None if value is None else str(value)
