@@ -6,20 +6,20 @@ import fcntl
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
 from gitops_bot import errorlog
 from gitops_bot.backends import BackendError, Snapshot, StateRepo
-from gitops_bot.changes import Applied, Tree, apply_events, repo_tenant
+from gitops_bot.changes import Applied, Tree, apply_events
 from gitops_bot.checker import FileResult, check_file, is_tenant_path, parse_inventory
 from gitops_bot.config import Settings
 from gitops_bot.inventory import INVENTORY_PATH
-from gitops_bot.lifecycle import status_on_landing
-from gitops_bot.messages import commit_message, merge_message, review_text
+from gitops_bot.messages import commit_message
 from gitops_bot.queue import QueuedEvent, Store
+from gitops_bot.reviews import ReviewLane, landing_status
 from gitops_bot.tenant import tenant_path
 
 log = logging.getLogger(__name__)
@@ -33,10 +33,6 @@ _RESYNC_INTERVAL: Final = 30.0
 
 class BranchBroken(Exception):
     """The branch head itself fails the checker, so nothing may be committed on top of it."""
-
-
-def review_branch(slug: str) -> str:
-    return f"tenant/{slug}"
 
 
 def lanes(events: Sequence[QueuedEvent]) -> tuple[list[QueuedEvent], dict[str, list[QueuedEvent]]]:
@@ -80,6 +76,7 @@ class Writer:
         self.clock = clock
         # When the writer first saw the events it is gathering for the next commit.
         self._gathering_since: float | None = None
+        self.reviews = ReviewLane(store=store, repo=repo, settings=settings, reread=self.head)
         # Checking a file is a pure function of its path and bytes, so results are kept
         # per blob: a new head costs only the files that changed.
         self._checked: dict[tuple[str, str], FileResult] = {}
@@ -174,12 +171,15 @@ class Writer:
         direct, reviews = lanes(self._settle_landed(events))
         if direct:
             self._commit_direct(tree, direct)
+        stale = bool(direct)  # a review is checked against the main branch as it is now
         for lane in reviews.values():
-            tree = self.head() if direct or lane is not next(iter(reviews.values())) else tree
+            if stale:
+                tree, stale = self.head(), False
             if lane[0].op == "merge":
-                self._merge_review(tree, lane[0])
+                self.reviews.merge(tree, lane[0])
+                stale = True
             else:
-                self._commit_review(tree, lane)
+                self.reviews.commit(tree, lane)
         return len(events)
 
     def _gathering(self, events: list[QueuedEvent]) -> bool:
@@ -216,15 +216,11 @@ class Writer:
                 extra={"event_id": event.id, "slug": event.slug},
             )
             # The queue's view of the branch catches up at the next full sync.
-            self.store.mark_done([event], event.attempt_sha, self._status(event))
+            self.store.mark_done([event], event.attempt_sha, landing_status(event))
         return remaining
 
     def _landed(self, sha: str) -> bool:
         return self.repo.contains(self.branch, sha)
-
-    @staticmethod
-    def _status(event: QueuedEvent) -> str:
-        return status_on_landing(event.type, delivery=event.delivery, op=event.op)
 
     def _settle(self, tree: Tree, applied: Applied) -> None:
         for event, reason in applied.failed:
@@ -236,7 +232,7 @@ class Writer:
             )
             self.store.mark_failed(event, reason)
         if applied.already:
-            self.store.mark_done(applied.already, tree.snapshot.sha, self._status)
+            self.store.mark_done(applied.already, tree.snapshot.sha, landing_status)
 
     def _commit_direct(self, tree: Tree, events: list[QueuedEvent]) -> None:
         """One commit on the branch for all `events`; rebuilt on the new head if it moved."""
@@ -251,7 +247,7 @@ class Writer:
             # Write-ahead: if we die after the push, a restart finds this sha on the branch.
             self.store.record_attempt(events, sha)
             if self.repo.advance(self.branch, sha):
-                self.store.mark_done(events, sha, self._status, landed=applied.landed())
+                self.store.mark_done(events, sha, landing_status, landed=applied.landed())
                 one = {"event_id": events[0].id, "slug": events[0].slug} if len(events) == 1 else {}
                 log.info("committed %d events in %s", len(events), sha[:12], extra=one)
                 return
@@ -260,120 +256,6 @@ class Writer:
         log.warning(
             "gave up after %d attempts; the events stay queued", self.settings.push_attempts
         )
-
-    def _commit_review(self, tree: Tree, events: list[QueuedEvent]) -> None:
-        """Commit one tenant's events to its review branch and open or update its review.
-
-        The events apply to the tenant's file as the review branch has it, but are
-        checked against the main branch plus that file: what a merge will produce.
-        """
-        slug = events[0].slug
-        branch, path = review_branch(slug), tenant_path(slug)
-        for _attempt in range(self.settings.push_attempts):
-            review_head = self._live_review(branch, path, events, tree)
-            base = tree
-            if review_head is not None:
-                base = Tree(
-                    snapshot=tree.snapshot,
-                    inventory=tree.inventory,
-                    inventory_problems=tree.inventory_problems,
-                    results={**tree.results, **self._file_on(review_head, path)},
-                )
-            applied = apply_events(base, events, branch=branch)
-            for event, reason in applied.failed:
-                self.store.mark_failed(event, reason)
-            if not applied.kept:
-                if applied.already and review_head is not None:
-                    # On the branch already (a redelivery, or a crash before the review).
-                    self._open_review(branch, applied.already, base.results, tree, review_head.sha)
-                return
-            parent = review_head.sha if review_head is not None else tree.snapshot.sha
-            message = commit_message(applied.kept, applied.results)
-            sha = self.repo.commit([parent], applied.changes, message)
-            self.store.record_attempt(applied.kept, sha)
-            if self.repo.advance(branch, sha):
-                events = [*applied.already, *applied.kept]
-                self._open_review(branch, events, {**base.results, **applied.results}, tree, sha)
-                return
-            events = [*applied.already, *applied.kept]
-        log.warning(
-            "review branch %s kept moving; the events stay queued", branch, extra={"slug": slug}
-        )
-
-    def _live_review(
-        self, branch: str, path: str, events: list[QueuedEvent], tree: Tree
-    ) -> Snapshot | None:
-        """The review branch's head, unless it is left over from a review that was closed.
-
-        A signup whose slug was refused in review may come back; its old branch (with
-        another event's file) would otherwise block the new review forever.
-        """
-        review_head = self.repo.snapshot(branch)
-        if review_head is None or path in tree.results:
-            return review_head
-        blob = review_head.files.get(path)
-        creates = {event.id for event in events if event.op == "create"}
-        if blob is None or not creates:
-            return review_head
-        left = check_file(path, self.repo.read_blobs([blob])[blob])
-        if left.tenant is not None and left.tenant.origin in creates:
-            return review_head
-        log.info("replacing review branch %s left by a closed review", branch)
-        self.repo.delete_branch(branch)
-        return None
-
-    def _open_review(
-        self,
-        branch: str,
-        events: list[QueuedEvent],
-        results: Mapping[str, FileResult | None],
-        tree: Tree,
-        sha: str,
-    ) -> None:
-        review = review_text(branch, events, results, tree)
-        url = self.repo.open_review(review)
-        self.store.mark_done(events, sha, self._status, url=url or branch)
-        log.info(
-            "opened review %s for %s",
-            url or branch,
-            events[-1].slug,
-            extra={"event_id": events[-1].id, "slug": events[-1].slug},
-        )
-
-    def _file_on(self, snapshot: Snapshot, path: str) -> dict[str, FileResult | None]:
-        blob = snapshot.files.get(path)
-        if blob is None:
-            return {path: None}
-        return {path: check_file(path, self.repo.read_blobs([blob])[blob])}
-
-    def _merge_review(self, tree: Tree, event: QueuedEvent) -> None:
-        """Merge a tenant's review branch into the main branch, after checking the result.
-
-        This is the local backend's stand-in for a reviewer pressing "merge".
-        """
-        branch, path = review_branch(event.slug), tenant_path(event.slug)
-        for _attempt in range(self.settings.push_attempts):
-            review_head = self.repo.snapshot(branch)
-            if review_head is None:
-                self.store.mark_failed(event, f"there is no review branch {branch}")
-                return
-            change = self._file_on(review_head, path)
-            if not (report := tree.check(change)).ok:
-                self.store.mark_failed(event, "; ".join(str(p) for p in report.problems[:5]))
-                return
-            merged = change[path]
-            changes = {path: None if merged is None else merged.text.encode()}
-            message = merge_message(branch, event)
-            sha = self.repo.commit([tree.snapshot.sha, review_head.sha], changes, message)
-            self.store.record_attempt([event], sha)
-            if self.repo.advance(self.branch, sha):
-                self.repo.delete_branch(branch)
-                tenant = None if merged is None or merged.tenant is None else merged.tenant
-                landed = {event.slug: None if tenant is None else repo_tenant(tenant)}
-                status = "deleted" if merged is None else "merged"
-                self.store.mark_done([event], sha, status, landed=landed)
-                return
-            tree = self.head()
 
     def run(self, stop: threading.Event) -> None:
         """Drain the queue until `stop` is set, backing off while the state repo fails."""
