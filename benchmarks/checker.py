@@ -26,6 +26,7 @@ from common import (
     Stat,
     canonical,
     commit_all,
+    linear_growth,
     ratio,
     scratch,
     stat,
@@ -36,7 +37,6 @@ from common import (
 GOAL_SECONDS = 1.0
 # Seconds per 1,000 tenants at the largest size may be at most this much above the middle
 # size's for growth to count as linear (noise on a shared machine included).
-LINEAR_SLACK = 1.5
 
 
 def timed(action: Callable[[], object], runs: int) -> Stat:
@@ -148,15 +148,7 @@ def measure(*, runs: int = 5, sizes: tuple[int, ...] = (100, 1000, 10_000)) -> S
             )
         )
     if len(sizes) > 1:
-        middle = sorted(sizes)[-2]
-        growth = per_thousand[biggest] / per_thousand[middle]
-        section.goals.append(
-            Goal(
-                "growth linear (in-process time per tenant flat)",
-                growth <= LINEAR_SLACK,
-                f"{growth:.2f}× the time per tenant at {biggest:,} as at {middle:,}",
-            )
-        )
+        section.goals.append(linear_growth(per_thousand, what="in-process time per tenant"))
     section.seconds = time.monotonic() - started
     return section
 

@@ -111,6 +111,23 @@ class Goal:
         return f"- {self.text}: {self.verdict}"
 
 
+# How much the time per tenant may grow from the middle size to the largest and still count as
+# linear: noise on a shared machine, not a trend, stays within it.
+LINEAR_SLACK = 1.5
+
+
+def linear_growth(per_thousand: dict[int, float], *, what: str = "time per tenant") -> Goal:
+    """The goal that a figure grows linearly: its cost per tenant flat between the two
+    largest sizes measured (`per_thousand` maps a size to its cost per 1,000 tenants)."""
+    middle, biggest = sorted(per_thousand)[-2:]
+    growth = per_thousand[biggest] / per_thousand[middle]
+    return Goal(
+        f"growth linear ({what} flat)",
+        growth <= LINEAR_SLACK,
+        f"{growth:.2f}× the {what} at {biggest:,} as at {middle:,}",
+    )
+
+
 @dataclass
 class Section:
     """One figure of docs/performance.md: how it was measured, its table, and its goals."""

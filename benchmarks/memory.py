@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import loadgen
 from common import (
+    LINEAR_SLACK,
     Bot,
     Goal,
     Section,
@@ -34,7 +35,6 @@ from common import (
 FLAT = 1.10
 # The writer's MiB per tenant between the two larger sizes may be at most this much above
 # the slope between the two smaller ones for its growth to count as linear.
-LINEAR_SLACK = 1.5
 
 
 @dataclass(frozen=True)

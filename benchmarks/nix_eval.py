@@ -22,6 +22,7 @@ from common import (
     Goal,
     Section,
     Stat,
+    linear_growth,
     ratio,
     scratch,
     stat,
@@ -30,7 +31,6 @@ from common import (
 )
 
 GOAL_SECONDS = 5.0
-LINEAR_SLACK = 1.5  # as in checker.py: per-tenant time at the largest size over the middle one
 
 
 def summary_expr(root: Path) -> str:
@@ -141,15 +141,7 @@ def measure(*, runs: int = 5, sizes: tuple[int, ...] = (100, 1000, 10_000)) -> S
             )
         )
     if len(sizes) > 1:
-        middle = sorted(sizes)[-2]
-        growth = per_thousand[biggest] / per_thousand[middle]
-        section.goals.append(
-            Goal(
-                "growth linear (time per tenant flat)",
-                growth <= LINEAR_SLACK,
-                f"{growth:.2f}× the time per tenant at {biggest:,} as at {middle:,}",
-            )
-        )
+        section.goals.append(linear_growth(per_thousand))
     section.seconds = time.monotonic() - started
     return section
 

@@ -43,27 +43,31 @@ class Intake:
     status_url: Callable[[str], str]
 
     def accept(self, *, event_id: str, body_sha256: str, event: Event) -> Answer:
-        """Decide on any event: a signup, or a change to an existing tenant."""
-        if isinstance(event, SignupEvent):
-            return self.accept_signup(event_id=event_id, body_sha256=body_sha256, event=event)
-        return self.accept_change(event_id=event_id, body_sha256=body_sha256, event=event)
+        """Decide on any event: a signup, or a change to an existing tenant.
 
-    def accept_signup(self, *, event_id: str, body_sha256: str, event: SignupEvent) -> Answer:
-        # Everything runs under SQLite's write lock, so two web workers can never both hand
-        # out the same slug, domain, or last seat on a host.
+        Everything runs under the queue's write lock, so two web workers can never both
+        hand out the same slug, domain, or last seat on a host.
+        """
         with self.store.transaction():
             if (previous := self.store.answer_for(event_id)) is not None:
                 return previous
             inventory = self._inventory_if_open()
             if isinstance(inventory, Answer):
                 return inventory
-            decision = self._refusal(event.data, inventory) or self._slug(event.data)
-            if isinstance(decision, Answer):
-                return self._refuse(event_id, body_sha256, event.type, decision)
-            host = inventory.place(self.store.tenants_per_host())
-            if host is None:
-                return error(503, "every host is at capacity; retry later")
-            return self._queue_signup(event_id, body_sha256, event, slug=decision, host=host)
+            if isinstance(event, SignupEvent):
+                return self._accept_signup(event_id, body_sha256, event, inventory)
+            return self._accept_change(event_id, body_sha256, event, inventory)
+
+    def _accept_signup(
+        self, event_id: str, body_sha256: str, event: SignupEvent, inventory: Inventory
+    ) -> Answer:
+        decision = self._refusal(event.data, inventory) or self._slug(event.data)
+        if isinstance(decision, Answer):
+            return self._refuse(event_id, body_sha256, event.type, decision)
+        host = inventory.place(self.store.tenants_per_host())
+        if host is None:
+            return error(503, "every host is at capacity; retry later")
+        return self._queue_signup(event_id, body_sha256, event, slug=decision, host=host)
 
     def _inventory_if_open(self) -> Inventory | Answer:
         """The inventory, or a 503 while intake cannot decide or must not queue more."""
@@ -162,37 +166,32 @@ class Intake:
         self.store.add_transition(slug, "accepted", event_id=event_id)
         return answer
 
-    def accept_change(self, *, event_id: str, body_sha256: str, event: LifecycleEvent) -> Answer:
+    def _accept_change(
+        self, event_id: str, body_sha256: str, event: LifecycleEvent, inventory: Inventory
+    ) -> Answer:
         """Queue a change to a tenant the bot knows, as an operation on its file."""
         slug = event.data.slug
-        with self.store.transaction():
-            if (previous := self.store.answer_for(event_id)) is not None:
-                return previous
-            inventory = self._inventory_if_open()
-            if isinstance(inventory, Answer):
-                return inventory
-            tenant = self.store.tenant(slug)
-            delivery = self.settings.delivery_for(event.type, tenant.plan if tenant else "")
-            if (
-                refusal := self._target_refusal(slug, delivery, known=tenant is not None)
-            ) is not None:
-                return refusal
-            operation = self._operation(event, inventory, slug)
-            if isinstance(operation, Answer):
-                return self._refuse(event_id, body_sha256, event.type, operation)
-            op, content, domains = operation
-            answer = self._record(
-                event_id,
-                body_sha256,
-                event.type,
-                slug,
-                delivery=delivery,
-                op=op,
-                content=content,
-                reason=event.data.reason,
-            )
-            self.store.reserve_domains(slug, domains)
-            return answer
+        tenant = self.store.tenant(slug)
+        delivery = self.settings.delivery_for(event.type, tenant.plan if tenant else "")
+        refusal = self._target_refusal(slug, delivery, known=tenant is not None)
+        if refusal is not None:
+            return refusal
+        operation = self._operation(event, inventory, slug)
+        if isinstance(operation, Answer):
+            return self._refuse(event_id, body_sha256, event.type, operation)
+        op, content, domains = operation
+        answer = self._record(
+            event_id,
+            body_sha256,
+            event.type,
+            slug,
+            delivery=delivery,
+            op=op,
+            content=content,
+            reason=event.data.reason,
+        )
+        self.store.reserve_domains(slug, domains)
+        return answer
 
     def _record(
         self,
