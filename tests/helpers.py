@@ -61,6 +61,17 @@ def repo_for(settings: Settings) -> LocalGitRepo:
     return LocalGitRepo(settings.remote_url, settings.writer_clone)
 
 
+def push_by_hand(
+    repo: LocalGitRepo, files: dict[str, bytes | None], message: str = "By hand\n"
+) -> str:
+    """Commit `files` on top of main through another clone and push it: someone else's change."""
+    head = repo.snapshot("main")
+    assert head is not None
+    sha = repo.commit([head.sha], files, message)
+    assert repo.advance("main", sha)
+    return sha
+
+
 def seed_state_repo(settings: Settings) -> Path:
     """Create the bare remote and let a writer seed it and sync the queue, as on first start."""
     remote = settings.state_dir / "state.git"

@@ -21,8 +21,9 @@ from gitops_bot.backends.local import LocalGitRepo
 from gitops_bot.config import Settings
 from gitops_bot.messages import TRAILER
 from gitops_bot.queue import Store
+from gitops_bot.tenant import canonical_json
 from gitops_bot.writer import BranchBroken, Writer
-from helpers import ADMIN_TOKEN, git, post_event, repo_for, signup, tenant_files
+from helpers import ADMIN_TOKEN, git, post_event, push_by_hand, repo_for, signup, tenant_files
 
 
 def trailers(remote: Path) -> list[str]:
@@ -103,13 +104,7 @@ def test_push_race_against_another_writer(
     def commit_then_get_overtaken(parents, changes, message):  # type: ignore[no-untyped-def]
         sha = real_commit(parents, changes, message)
         if not raced:
-            head = other.snapshot("main")
-            assert head is not None
-            theirs = other.commit(
-                [head.sha], {"tenants/README.md": b"hand-written note\n"}, "Add a note\n"
-            )
-            assert other.advance("main", theirs)
-            raced.append(theirs)
+            raced.append(push_by_hand(other, {"tenants/README.md": b"hand-written note\n"}))
         return sha
 
     writer.repo.commit = commit_then_get_overtaken  # type: ignore[method-assign]
@@ -132,21 +127,9 @@ def test_slug_taken_by_a_hand_merged_change_fails_only_that_event(
 ) -> None:
     post_event(client, signup("sniped"))
     post_event(client, signup("unharmed"))
-    other = clone()
-    head = other.snapshot("main")
-    assert head is not None
     theirs = json.loads(git(state_repo, "show", "main:tenants/globex.json"))
     theirs.update(slug="sniped", origin="msg_by_hand")
-    from gitops_bot.tenant import canonical_json  # noqa: PLC0415
-
-    other.advance(
-        "main",
-        other.commit(
-            [head.sha],
-            {"tenants/sniped.json": canonical_json(theirs).encode()},
-            "Add sniped by hand\n",
-        ),
-    )
+    push_by_hand(clone(), {"tenants/sniped.json": canonical_json(theirs).encode()})
     writer.drain_once()
     files = tenant_files(state_repo)
     assert files["sniped"]["origin"] == "msg_by_hand"
@@ -167,19 +150,9 @@ def test_checker_refusal_fails_the_event_and_commits_the_rest(
     """A domain claimed on the branch after intake: the checker vetoes just that tenant."""
     post_event(client, signup("late-domain", domain="shop.late.example"))
     post_event(client, signup("fine-tenant"))
-    other = clone()
-    head = other.snapshot("main")
-    assert head is not None
     globex = json.loads(git(state_repo, "show", "main:tenants/globex.json"))
     globex["domains"] = ["shop.late.example"]
-    from gitops_bot.tenant import canonical_json  # noqa: PLC0415
-
-    other.advance(
-        "main",
-        other.commit(
-            [head.sha], {"tenants/globex.json": canonical_json(globex).encode()}, "Globex domain\n"
-        ),
-    )
+    push_by_hand(clone(), {"tenants/globex.json": canonical_json(globex).encode()})
     writer.drain_once()
     files = tenant_files(state_repo)
     assert "late-domain" not in files
@@ -200,10 +173,7 @@ def test_broken_branch_stops_the_writer(
     clone: Callable[..., LocalGitRepo],
 ) -> None:
     post_event(client, signup("waiting"))
-    other = clone()
-    head = other.snapshot("main")
-    assert head is not None
-    other.advance("main", other.commit([head.sha], {"tenants/broken.json": b"{not json"}, "Oops\n"))
+    push_by_hand(clone(), {"tenants/broken.json": b"{not json"})
     with pytest.raises(BranchBroken, match=r"broken\.json"):
         writer.drain_once()
     assert store.pending_count() == 1  # nothing lost, nothing committed on a broken tree
@@ -213,10 +183,7 @@ def test_a_paused_writer_tells_the_operator_why(
     client: FlaskClient, settings: Settings, store: Store, clone: Callable[..., LocalGitRepo]
 ) -> None:
     post_event(client, signup("stuck"))
-    other = clone()
-    head = other.snapshot("main")
-    assert head is not None
-    other.advance("main", other.commit([head.sha], {"tenants/broken.json": b"{not json"}, "Oops\n"))
+    push_by_hand(clone(), {"tenants/broken.json": b"{not json"})
     stop = threading.Event()
 
     def run_writer() -> None:
