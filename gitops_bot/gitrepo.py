@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Final
 
 import git
 
+from gitops_bot.backends import BackendError
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -49,8 +51,16 @@ def init_bare(path: Path, *, branch: str) -> git.Repo:
     return open_repo(path)
 
 
-class GitError(Exception):
+class GitError(BackendError):
     """A git command on a checkout failed; the message is git's own."""
+
+
+def git_says(failure: git.GitCommandError) -> str:
+    """What git printed, on one line, without GitPython's `stderr: '...'` wrapping."""
+    text = str(failure.stderr).strip()
+    if text.startswith("stderr: '") and text.endswith("'"):
+        text = text.removeprefix("stderr: '").removesuffix("'")
+    return " ".join(text.split())[:500]
 
 
 def run(repo: Path, *args: str, env: Mapping[str, str] | None = None) -> bytes:
@@ -63,8 +73,7 @@ def run(repo: Path, *args: str, env: Mapping[str, str] | None = None) -> bytes:
             ["git", *args], env={**ISOLATED_ENV, **(env or {})}, stdout_as_string=False
         )
     except git.GitCommandError as failure:
-        stderr = str(failure.stderr).strip().removeprefix("stderr: ").strip("'")
-        raise GitError(f"git {' '.join(args[:2])}: {stderr}") from None
+        raise GitError(f"git {' '.join(args[:2])}: {git_says(failure)}") from None
     except git.GitCommandNotFound:
         raise GitError("git is not installed") from None
     return output

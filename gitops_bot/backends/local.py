@@ -11,7 +11,7 @@ from typing import Final
 import git
 
 from gitops_bot.backends import BackendError, Review, Snapshot
-from gitops_bot.gitrepo import BOT_EMAIL, BOT_NAME, init_bare, open_repo
+from gitops_bot.gitrepo import BOT_EMAIL, BOT_NAME, git_says, init_bare, open_repo
 
 # What the bot reads of a tree; everything else in the repo is carried over untouched.
 WATCHED: Final = ("tenants", "nix")
@@ -51,8 +51,7 @@ class LocalGitRepo:
                     feed.seek(0)
                     output = self.repo.git.execute(["git", *args], istream=feed)
         except git.GitCommandError as failure:
-            stderr = str(failure.stderr).strip().replace("\n", " ")[:500]
-            raise BackendError(f"git {args[0]} failed: {stderr}") from None
+            raise BackendError(f"git {args[0]} failed: {git_says(failure)}") from None
         return output
 
     def snapshot(self, branch: str) -> Snapshot | None:
@@ -62,8 +61,7 @@ class LocalGitRepo:
         except git.GitCommandError as failure:
             if "couldn't find remote ref" in str(failure.stderr):
                 return None
-            stderr = str(failure.stderr).strip().replace("\n", " ")[:500]
-            raise BackendError(f"git fetch failed: {stderr}") from None
+            raise BackendError(f"git fetch failed: {git_says(failure)}") from None
         sha = self._git("rev-parse", "--verify", f"{ref}^{{commit}}")
         return Snapshot(sha=sha, files=self.list_files(sha))
 

@@ -10,6 +10,7 @@ from importlib import import_module
 from pydantic import ValidationError
 
 from gitops_bot import logs
+from gitops_bot.backends import BackendError
 from gitops_bot.config import ConfigError
 
 # Each module defines add_parser(subparsers); the parser it adds sets `func` to its runner.
@@ -51,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A bad setting deserves a sentence, not a traceback.
         print(f"gitops-bot {args.command}: configuration error: {problem}", file=sys.stderr)
         return 2
+    except BackendError as problem:
+        # The state repo is unreachable or refused: every command says so the same way.
+        print(f"gitops-bot {args.command}: {problem}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
