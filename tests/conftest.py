@@ -35,6 +35,7 @@ from helpers import (
     Server,
     find_browser,
     repo_for,
+    rsa_key_pair,
     running_bot,
     seed_files,
     seed_state_repo,
@@ -239,3 +240,9 @@ def github_intake(github_settings: Settings, github_state_repo: GitHubRepo) -> F
     flask_app = create_app(github_settings)
     flask_app.config["TESTING"] = True
     return flask_app.test_client()
+
+
+@pytest.fixture(scope="session")
+def app_key() -> tuple[str, bytes]:
+    """One GitHub App key pair for the whole run: generating RSA keys is slow."""
+    return rsa_key_pair()

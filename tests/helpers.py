@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from flask.testing import FlaskClient
 
 from fakegithub import FakeGitHub
@@ -59,6 +61,18 @@ GITHUB_WEBHOOK_SECRET = "github-webhook-secret-for-tests"
 
 def repo_for(settings: Settings) -> LocalGitRepo:
     return LocalGitRepo(settings.remote_url, settings.writer_clone)
+
+
+def rsa_key_pair() -> tuple[str, bytes]:
+    """A fresh RSA key, as a GitHub App's: the private key as PEM text, the public as bytes."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public
 
 
 def push_by_hand(

@@ -6,8 +6,6 @@ import logging
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fakegithub import FakeGitHub
 from gitops_bot.backends import BackendError
@@ -18,20 +16,6 @@ from helpers import FakeGitHubClock
 
 APP_ID = 4242
 INSTALLATION = 77
-
-
-@pytest.fixture(scope="module")
-def app_key() -> tuple[str, bytes]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, public
 
 
 @pytest.fixture
