@@ -27,6 +27,8 @@ _PATTERNS: Final = (
     (re.compile(r"whsec_[A-Za-z0-9+/=]+"), _REDACTED),
     (re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]+"), _REDACTED),
     (re.compile(r"\bgithub_pat_[A-Za-z0-9_]+"), _REDACTED),
+    # JWTs, such as a GitHub App's signed requests for installation tokens.
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), _REDACTED),
     # An Authorization header's value, however it is quoted or printed.
     (
         re.compile(
