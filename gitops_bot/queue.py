@@ -55,10 +55,6 @@ class Store(Reservations, Transitions):
     def pending_count(self) -> int:
         return int(self._scalar("SELECT count(*) FROM events WHERE status = 'pending'"))
 
-    def oldest_pending(self) -> float | None:
-        value = self._scalar("SELECT min(received_at) FROM events WHERE status = 'pending'")
-        return None if value is None else float(value)
-
     def record_event(
         self,
         *,
