@@ -23,13 +23,35 @@ class Database:
         # isolation_level=None: transactions are explicit, so BEGIN IMMEDIATE means what it says.
         self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
         self._db.row_factory = sqlite3.Row
-        # Persistent once set, but cheap to confirm, and a fresh file needs it.
-        self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'FULL' else 'NORMAL'}")
         # Writers queue on this lock before they ask SQLite for its own (see transaction).
         self._write_lock = os.open(
             path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
         )
+        try:
+            self._use_wal()
+        except BaseException:
+            self.close()
+            raise
+
+    def _use_wal(self) -> None:
+        """Switch a fresh file to WAL, once, while no other process is doing the same.
+
+        WAL is persistent, so only the first opener changes anything. The switch needs an
+        exclusive lock for which SQLite may answer "database is locked" at once rather
+        than wait, as it did when gunicorn booted four workers on a fresh file: taking
+        our turn first leaves SQLite nobody to race. Only then: a file already in WAL
+        must open without waiting for a writer's turn, which may be this very thread's.
+        """
+        if self._journal_mode() == "wal":
+            return
+        with self._turn():
+            if self._journal_mode() != "wal":
+                self._db.execute("PRAGMA journal_mode = WAL")
+
+    def _journal_mode(self) -> str:
+        (mode,) = self._db.execute("PRAGMA journal_mode").fetchone()
+        return str(mode)
 
     def close(self) -> None:
         self._db.close()

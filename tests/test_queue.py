@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
@@ -135,3 +137,40 @@ def test_seats_are_recounted_when_the_queue_starts(database: Path) -> None:
         store._db.execute("DROP TABLE host_seats")
         store.migrate()
         assert store.tenants_per_host() == {"web-1": 1}
+
+
+def _open_and_migrate(path: Path, start: Barrier) -> None:
+    start.wait()
+    with Store(path) as store:
+        store.migrate()
+
+
+def test_processes_opening_a_fresh_file_at_once_all_succeed(tmp_path: Path) -> None:
+    # gunicorn boots its workers together, and each one opens the file: the first
+    # switch to WAL must not answer "database is locked" to the others.
+    fork = multiprocessing.get_context("fork")
+    for attempt in range(15):
+        path = tmp_path / f"fresh-{attempt}.sqlite3"
+        start = fork.Barrier(6)
+        workers = [fork.Process(target=_open_and_migrate, args=(path, start)) for _ in range(6)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert [worker.exitcode for worker in workers] == [0] * 6, f"attempt {attempt}"
+        with Store(path) as store:
+            assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_opening_the_file_does_not_wait_for_a_writer(database: Path) -> None:
+    opened = threading.Event()
+
+    def open_store() -> None:
+        with Store(database):
+            opened.set()
+
+    with Store(database) as holder, holder.transaction():
+        thread = threading.Thread(target=open_store)
+        thread.start()
+        assert opened.wait(timeout=30)
+    thread.join()
