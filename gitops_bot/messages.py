@@ -57,8 +57,13 @@ def merge_message(branch: str, event: QueuedEvent) -> str:
 
 
 def review_text(
-    branch: str, events: Sequence[QueuedEvent], results: Mapping[str, FileResult | None], main: Tree
+    branch: str,
+    events: Sequence[QueuedEvent],
+    results: Mapping[str, FileResult | None],
+    main: Tree,
+    plan: str,
 ) -> Review:
+    """The review's title and body: the tenant, its file, and what merging it will deploy."""
     slug = events[0].slug
     result = results.get(tenant_path(slug))
     lines = [f"Tenant `{slug}`, waiting for a reviewer.", ""]
@@ -66,5 +71,6 @@ def review_text(
     if result is not None:
         lines += ["", "```json", result.text.rstrip(), "```"]
     lines += ["", f"Checked against `{main.snapshot.sha[:12]}` of the main branch.", ""]
+    lines += ["## What merging deploys", "", plan.rstrip(), ""]
     lines += [f"{TRAILER}: {event.id}" for event in events]
     return Review(branch=branch, title=subject(events), body="\n".join(lines) + "\n")

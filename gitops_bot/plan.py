@@ -6,7 +6,7 @@ import json
 import re
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from gitops_bot import nixeval, plan_render
@@ -76,20 +76,62 @@ def build_report(*, repo: Path, base: str, head: str) -> Report:
             base_tree, head_tree = Path(tmp, "base"), Path(tmp, "head")
             nixeval.materialize(repo, base_commit, base_tree)
             nixeval.materialize(repo, head_commit, head_tree)
-            notes = _rule_notes(base_tree, head_tree)
-            if nixeval.nix_instantiate() is None:
-                hosts = _file_diff(_read_files(base_tree), _read_files(head_tree))
-                notes = (NO_NIX, *notes)
-                return Report(base_commit, head_commit, "files", hosts, notes)
-            old = nixeval.evaluate(base_tree, rules=head_tree)
-            new = nixeval.evaluate(head_tree, rules=head_tree)
-            if not (base_tree / nixeval.SUMMARY).is_file():
-                notes = (*notes, f"{base} has no {nixeval.SUMMARY}: read with {head}'s rules")
+            report = _compare(base_tree, head_tree, base_name=base, head_name=head)
     except nixeval.EvalError as error:
         raise PlanError(str(error)) from error
-    hosts = diff(old, new)
+    return replace(report, base=base_commit, head=head_commit)
+
+
+def plan_change(
+    rules: Mapping[str, bytes],
+    before: Mapping[str, bytes],
+    after: Mapping[str, bytes],
+    *,
+    base: str,
+    head: str,
+) -> Report:
+    """The plan of a change given as files rather than as two revisions: a review's plan.
+
+    `rules` are the files under nix/ that will deploy the change; `before` and `after`
+    the tenant files it touches, as the main branch has them and as it will have them.
+    The other tenants are left out: a tenant's units depend on its own file only (the Nix
+    tests hold the module to that), so they would add evaluation time and change nothing.
+    """
+    try:
+        with tempfile.TemporaryDirectory(prefix="gitops-bot-plan-") as tmp:
+            base_tree, head_tree = Path(tmp, "base"), Path(tmp, "head")
+            _write_tree(base_tree, {**rules, **before})
+            _write_tree(head_tree, {**rules, **after})
+            report = _compare(base_tree, head_tree, base_name=base, head_name=head)
+    except nixeval.EvalError as error:
+        raise PlanError(str(error)) from error
+    return replace(report, base=base, head=head)
+
+
+def _write_tree(root: Path, files: Mapping[str, bytes]) -> None:
+    # A new tenant's "before" has no tenant files at all, yet a folder to read.
+    (root / "tenants").mkdir(parents=True)
+    for name, data in files.items():
+        relative = PurePosixPath(name)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise PlanError(f"{name}: not a path inside the repository")
+        path = root.joinpath(*relative.parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def _compare(base_tree: Path, head_tree: Path, *, base_name: str, head_name: str) -> Report:
+    """Evaluate nix/ in both checkouts (or diff their files) and compare, host by host."""
+    notes = _rule_notes(base_tree, head_tree)
+    if nixeval.nix_instantiate() is None:
+        hosts = _file_diff(_read_files(base_tree), _read_files(head_tree))
+        return Report(base_name, head_name, "files", hosts, (NO_NIX, *notes))
+    old = nixeval.evaluate(base_tree, rules=head_tree)
+    new = nixeval.evaluate(head_tree, rules=head_tree)
+    if not (base_tree / nixeval.SUMMARY).is_file():
+        notes = (*notes, f"{base_name} has no {nixeval.SUMMARY}: read with {head_name}'s rules")
     notes = (*notes, *(f"tenant {s} names a host the inventory lacks" for s in new["unplaced"]))
-    return Report(base_commit, head_commit, "nix", hosts, notes)
+    return Report(base_name, head_name, "nix", diff(old, new), notes)
 
 
 def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[HostPlan, ...]:

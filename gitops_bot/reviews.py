@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 
+from gitops_bot import plan
 from gitops_bot.backends import Snapshot, StateRepo
 from gitops_bot.changes import Tree, apply_events, repo_tenant
 from gitops_bot.checker import FileResult, check_file
@@ -111,7 +112,8 @@ class ReviewLane:
         tree: Tree,
         sha: str,
     ) -> None:
-        review = review_text(branch, events, results, tree)
+        path = tenant_path(events[-1].slug)
+        review = review_text(branch, events, results, tree, self._plan(tree, path, results, sha))
         url = self.repo.open_review(review)
         self.store.mark_done(events, sha, landing_status, url=url or branch)
         log.info(
@@ -120,6 +122,31 @@ class ReviewLane:
             events[-1].slug,
             extra={"event_id": events[-1].id, "slug": events[-1].slug},
         )
+
+    def _plan(
+        self, main: Tree, path: str, results: Mapping[str, FileResult | None], sha: str
+    ) -> str:
+        """`gitops-bot plan` of the main branch against it with this review merged, in markdown.
+
+        A plan that cannot be made is said in the review rather than holding it back: the
+        checker has passed, and the validate workflow evaluates nix/ again on the PR.
+        """
+        files = main.snapshot.files
+        rules = {name: blob for name, blob in files.items() if name.startswith("nix/")}
+        blobs = self.repo.read_blobs(set(rules.values()))
+        before, after = main.results.get(path), results.get(path)
+        try:
+            report = plan.plan_change(
+                {name: blobs[blob] for name, blob in rules.items()},
+                {} if before is None else {path: before.text.encode()},
+                {} if after is None else {path: after.text.encode()},
+                base=main.snapshot.sha,
+                head=sha,
+            )
+        except plan.PlanError as error:
+            log.warning("no plan for review of %s: %s", path, error)
+            return f"The plan could not be made: {error}"
+        return plan.render(report, "markdown")
 
     def _file_on(self, snapshot: Snapshot, path: str) -> dict[str, FileResult | None]:
         blob = snapshot.files.get(path)

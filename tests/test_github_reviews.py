@@ -39,6 +39,14 @@ def test_reviewed_plan_opens_a_described_pull_request(
     assert (pull.head_ref, pull.base_ref, pull.state) == ("tenant/bigcorp", "main", "open")
     assert pull.title == "Add 1 tenant: bigcorp"
     assert '"plan": "enterprise"' in pull.body
+    # The plan, from nix/ as the main branch has it: what merging starts, and nothing else.
+    assert "evaluated nix/ at both revisions" in pull.body
+    assert "| added | `bigcorp` |" in pull.body
+    units = ("tenant-bigcorp-db", "tenant-bigcorp-route", "tenant-bigcorp")
+    assert f"| start | {', '.join(f'`{u}.service`' for u in units)} |" in pull.body
+    assert "| restart | - |" in pull.body
+    assert "| nginx | unchanged |" in pull.body
+    assert "smallco" not in pull.body.partition("## What merging deploys")[2]
     assert (pull.labels, pull.requested_reviewers, pull.requested_teams) == (
         ["tenant"],
         ["alice"],

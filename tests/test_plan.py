@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from nix_helpers import REPO, write_tenant
 
-from gitops_bot import nixeval
+from gitops_bot import nixeval, plan
 from gitops_bot.cli import plan as plan_cli
 
 if TYPE_CHECKING:
@@ -196,6 +196,60 @@ class TestWithNix:
         report = plan_json(state_repo, capsys)
         assert host(report, "web-1")["added"] == ["delta"]
         assert any("has no nix/summary.nix" in note for note in report["notes"])
+
+
+def _rules() -> dict[str, bytes]:
+    return {
+        path.relative_to(REPO).as_posix(): path.read_bytes()
+        for path in (REPO / "nix").rglob("*")
+        if path.is_file()
+    }
+
+
+@pytest.mark.nix
+@pytest.mark.skipif(nixeval.nix_instantiate() is None, reason="nix-instantiate is not installed")
+@pytest.mark.parametrize(
+    ("slug", "edit"),
+    [
+        ("delta", {"state": "active"}),
+        ("alpha", {"domains": ("www.alpha.example",)}),
+        ("bravo", {"state": "suspended", "domains": ("shop.bravo.example",)}),
+        ("carol", None),
+    ],
+    ids=["added", "custom-domain", "suspended", "removed"],
+)
+def test_a_change_given_as_files_plans_as_the_whole_repo_does(
+    state_repo: Path, slug: str, edit: dict[str, Any] | None
+) -> None:
+    # A review's plan leaves the other tenants out; it must still say what the full
+    # revision-to-revision plan says.
+    path = state_repo / "tenants" / f"{slug}.json"
+    before = {f"tenants/{slug}.json": path.read_bytes()} if path.exists() else {}
+    if edit is None:
+        path.unlink()
+    else:
+        host_of = {"carol": "web-2"}.get(slug, "web-1")
+        write_tenant(state_repo / "tenants", slug, host=host_of, **edit)
+    after = {f"tenants/{slug}.json": path.read_bytes()} if path.exists() else {}
+    head = commit(state_repo, f"change {slug}")
+    whole = plan.build_report(repo=state_repo, base="HEAD~1", head="HEAD")
+    alone = plan.plan_change(_rules(), before, after, base=whole.base, head=head)
+    assert alone.source == "nix"
+    assert alone.hosts == whole.hosts
+    assert any(h.tenants_changed for h in alone.hosts)
+
+
+def test_a_change_given_as_files_refuses_paths_outside_the_repository() -> None:
+    with pytest.raises(plan.PlanError, match=r"\.\./evil.nix: not a path inside"):
+        plan.plan_change({"../evil.nix": b"{}"}, {}, {}, base="a", head="b")
+
+
+@pytest.mark.nix
+@pytest.mark.skipif(nixeval.nix_instantiate() is None, reason="nix-instantiate is not installed")
+def test_a_change_whose_rules_do_not_evaluate_is_a_plan_error() -> None:
+    rules = {**_rules(), "nix/summary.nix": b'{ repo }: throw "broken on purpose"'}
+    with pytest.raises(plan.PlanError, match="broken on purpose"):
+        plan.plan_change(rules, {}, {}, base="a", head="b")
 
 
 def test_without_nix_it_falls_back_to_a_labelled_file_diff(
