@@ -23,9 +23,7 @@ from gitops_bot.lifecycle import (
     status_for_workflow_run,
 )
 from gitops_bot.queue import Store
-from gitops_bot.tenant import slug_problem
-
-REVIEW_PREFIX = "tenant/"
+from gitops_bot.tenant import REVIEW_PREFIX, slug_problem
 
 
 @dataclass

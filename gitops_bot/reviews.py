@@ -13,13 +13,9 @@ from gitops_bot.config import Settings
 from gitops_bot.lifecycle import status_on_landing
 from gitops_bot.messages import commit_message, merge_message, review_text
 from gitops_bot.queue import QueuedEvent, Store
-from gitops_bot.tenant import tenant_path
+from gitops_bot.tenant import review_branch, tenant_path
 
 log = logging.getLogger(__name__)
-
-
-def review_branch(slug: str) -> str:
-    return f"tenant/{slug}"
 
 
 def landing_status(event: QueuedEvent) -> str:

@@ -182,6 +182,14 @@ def tenant_path(slug: str) -> str:
     return f"tenants/{slug}.json"
 
 
+# Reviewed changes wait on a branch per tenant, and a review's head names its tenant.
+REVIEW_PREFIX: Final = "tenant/"
+
+
+def review_branch(slug: str) -> str:
+    return f"{REVIEW_PREFIX}{slug}"
+
+
 def canonical_json(data: Any) -> str:
     """Sorted keys, two-space indent, ASCII only, trailing newline: one spelling per content."""
     return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=True) + "\n"

@@ -169,3 +169,32 @@ def test_a_reviewer_who_cannot_review_leaves_the_pull_request_standing(
     assert pull.labels == ["tenant"]
     assert github_store.last_status("unreviewed") == "pr_open"
     assert "pull request #1" in caplog.text
+
+
+def test_open_pull_requests_are_recovered_when_the_database_is_lost(
+    github_intake: FlaskClient,
+    github_writer: Writer,
+    github_settings: Settings,
+    github_clock: FakeGitHubClock,
+    fleet: FakeGitHub,
+) -> None:
+    post_event(github_intake, signup("waiting", plan="enterprise"))
+    github_writer.drain_once()
+    (pull,) = fleet.pulls
+    fresh = github_settings.model_copy(
+        update={"database": github_settings.state_dir / "replacement.sqlite3"}
+    )
+    with Store(fresh.database_path) as store:
+        store.migrate()
+        fleet.reset_log()
+        writer_with(fresh, store, github_clock).head()
+        (recovered,) = store.transitions("waiting")
+        html = fleet.base_url.removesuffix("/api/v3")
+        assert (recovered["status"], recovered["url"]) == (
+            "pr_open",
+            f"{html}/{fleet.full_name}/pull/{pull.number}",
+        )
+        assert store.tenant("waiting") is not None
+        assert not store.on_branch("waiting")
+        listings = [r for r in fleet.requests if r.method == "GET" and r.path.endswith("/pulls")]
+        assert len(listings) == 1

@@ -314,3 +314,33 @@ def test_the_commit_window_gathers_a_trickle_into_few_commits(
     drain(writer, github_store)
     assert {f"trickle-{n:02d}" for n in range(60)} <= tenant_slugs(fleet)
     assert len(fleet.commit_messages()) - before <= 5
+
+
+def test_a_lost_database_finds_each_tenants_commit_by_its_event_trailer(
+    github_intake: FlaskClient,
+    github_writer: Writer,
+    github_settings: Settings,
+    github_clock: FakeGitHubClock,
+    fleet: FakeGitHub,
+) -> None:
+    added: dict[str, str | None] = {}
+    for slug in ("first-one", "second-one"):
+        post_event(github_intake, signup(slug))
+        github_writer.drain_once()
+        added[slug] = fleet.branch_sha("main")
+    assert len(set(added.values())) == len(added)
+    fresh = github_settings.model_copy(
+        update={"database": github_settings.state_dir / "replacement.sqlite3"}
+    )
+    with Store(fresh.database_path) as store:
+        store.migrate()
+        fleet.reset_log()
+        repo = GitHubRepo.from_settings(fresh, clock=github_clock)
+        Writer(store=store, repo=repo, settings=fresh).head()
+        for slug, sha in added.items():
+            (recovered,) = store.transitions(slug)
+            assert (recovered["status"], recovered["commit_sha"]) == ("committed", sha)
+        # The seed's tenants were added by no event: known to be there, not when.
+        assert "commit_sha" not in store.transitions("acme")[0]
+        listings = [r for r in fleet.requests if r.method == "GET" and r.path.endswith("/commits")]
+        assert len(listings) == 1

@@ -379,3 +379,43 @@ def test_a_slug_freed_by_a_closed_review_can_be_reviewed_again(
     branch_file = tenant_files(state_repo, "tenant/second-try")["second-try"]
     assert branch_file["origin"] == "msg_second_try"
     assert statuses(store, "second-try")[-1] == "pr_open"
+
+
+def test_an_open_review_is_recovered_when_the_database_is_lost(
+    reviewed_app: Flask,
+    settings: Settings,
+    writer: Writer,
+    clone: Callable[..., LocalGitRepo],
+) -> None:
+    client = reviewed_app.test_client()
+    policy = Policy(plans={"enterprise": "pr"})
+    writer.settings = settings.model_copy(update={"policy": policy})
+    post_event(client, signup("pending", plan="enterprise", domain="portal.pending.example"))
+    post_event(client, signup("direct", plan="free"))
+    writer.drain_once()
+    fresh = settings.model_copy(
+        update={"database": settings.state_dir / "replacement.sqlite3", "policy": policy}
+    )
+    with Store(fresh.database_path) as store:
+        store.migrate()
+        recovering = Writer(store=store, repo=clone("fresh.git"), settings=fresh)
+        recovering.head()
+        assert statuses(store, "direct") == ["committed"]
+        assert statuses(store, "pending") == ["pr_open"]
+        assert store.transitions("pending")[0]["url"] == "tenant/pending"
+        # Held for the reviewer: no signup takes the name, the domain or another seat.
+        assert store.tenant("pending") is not None
+        assert store.domain_owner("portal.pending.example") == "pending"
+        assert not store.on_branch("pending")
+        # The reviewer merges: the recovered review ends as any other does.
+        reviewer = clone("reviewer.git")
+        branch, main_head = reviewer.snapshot("tenant/pending"), reviewer.snapshot("main")
+        assert branch is not None
+        assert main_head is not None
+        path = "tenants/pending.json"
+        (content,) = reviewer.read_blobs([branch.files[path]]).values()
+        merged = reviewer.commit([main_head.sha, branch.sha], {path: content}, "Merge\n")
+        assert reviewer.advance("main", merged)
+        recovering.head()
+        assert statuses(store, "pending") == ["pr_open", "merged"]
+        assert store.on_branch("pending")

@@ -62,10 +62,20 @@ class StateRepo(Protocol):
 
     def delete_branch(self, branch: str) -> None: ...
 
-    def added_in(self, branch: str, folder: str) -> dict[str, str]:
-        """For files under `folder`, the commit on `branch` (first parents) that added each.
+    def added_in(self, branch: str, folder: str, origins: Mapping[str, str]) -> dict[str, str]:
+        """For files under `folder`, the commit on `branch` that added each.
 
+        `origins` gives the event id that created each file, which the bot's commits name
+        in a trailer: a backend that cannot afford to diff history finds them by that.
         Read once after a lost database; a backend may leave out what would cost too much.
+        """
+        ...
+
+    def open_reviews(self, prefix: str) -> dict[str, str]:
+        """The branches named `prefix`... under review now, each with its review's URL.
+
+        A backend without review URLs gives the branch name. Read once after a lost
+        database, so that reviews in progress are known again.
         """
         ...
 

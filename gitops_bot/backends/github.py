@@ -17,9 +17,10 @@ from github.InputGitTreeElement import InputGitTreeElement
 from github.Repository import Repository
 
 from gitops_bot.backends import Review, Snapshot
-from gitops_bot.backends.github_api import ApiError, GitHubApi, connect
+from gitops_bot.backends.github_api import PER_PAGE, ApiError, GitHubApi, connect
 from gitops_bot.backends.github_files import archive_blobs, blob_id, list_files, watched
 from gitops_bot.backends.github_reviews import PullRequests, ReviewOptions
+from gitops_bot.messages import TRAILER
 
 if TYPE_CHECKING:
     from gitops_bot.backends.ratelimit import Clock
@@ -36,6 +37,8 @@ _KEPT_COMMITS: Final = 4
 TRUST_OWN_WRITE: Final = 20.0
 # Commits whose tree and parents are remembered; the oldest are forgotten first.
 _KNOWN_COMMITS: Final = 10_000
+# How far back added_in reads after a lost database: 5,000 commits touching tenants/.
+_HISTORY_PAGES: Final = 50
 
 
 class GitHubRepo:
@@ -278,15 +281,33 @@ class GitHubRepo:
         self._created.discard(branch)
         self._absent.add(branch)
 
-    def added_in(self, branch: str, folder: str) -> dict[str, str]:
-        """Nothing: one commit list per tenant would spend thousands of requests after a
-        lost database. Recovered tenants start without their commit; `gitops-bot history`
-        on a clone has it."""
-        del branch, folder
-        return {}
+    def added_in(self, branch: str, folder: str, origins: Mapping[str, str]) -> dict[str, str]:
+        """From the event trailers of the commits that touched `folder`, newest first.
+
+        A request per hundred commits rather than one per tenant, and it stops once every
+        origin is found. Files added by hand name no event and stay unknown; the search
+        gives up after _HISTORY_PAGES pages, so a long hand-made history costs a bounded sum.
+        """
+        wanted = {origin: path for path, origin in origins.items()}
+        commits = self.api.repo.get_commits(sha=branch, path=folder)
+        found: dict[str, str] = {}
+        for page in range(_HISTORY_PAGES):
+            if not wanted:
+                break
+            chunk = self.api.call("list commits", partial(commits.get_page, page), write=False)
+            for commit in chunk:
+                for event_id in _trailers(commit.commit.message, TRAILER):
+                    if (path := wanted.pop(event_id, None)) is not None:
+                        found[path] = commit.sha
+            if len(chunk) < PER_PAGE:
+                break
+        return found
 
     def close(self) -> None:
         self.api.close()
+
+    def open_reviews(self, prefix: str) -> dict[str, str]:
+        return self.pulls.open_branches(prefix)
 
     def open_review(self, review: Review) -> str | None:
         # A branch this process just created cannot have a pull request yet: skip the search.
@@ -312,3 +333,12 @@ def _known(kind: type[_Known], repo: Repository, folder: str, sha: str) -> _Know
     """A PyGithub tree or commit known by its sha alone, so that passing it on costs no request."""
     url = f"{repo.url}/git/{folder}/{sha}"
     return kind(repo.requester, attributes={"sha": sha, "url": url}, completed=False)
+
+
+def _trailers(message: str, key: str) -> list[str]:
+    prefix = f"{key}:"
+    return [
+        line.removeprefix(prefix).strip()
+        for line in message.splitlines()
+        if line.startswith(prefix)
+    ]

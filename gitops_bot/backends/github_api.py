@@ -29,6 +29,8 @@ T = TypeVar("T")
 # Attempts at one request before the writer is told GitHub is failing; it then backs off.
 MAX_ATTEMPTS: Final = 6
 _TIMEOUT: Final = 30
+# GitHub's largest page: a listing costs a request per hundred, not per thirty.
+PER_PAGE: Final = 100
 _UNAUTHORIZED: Final = 401
 
 
@@ -73,9 +75,11 @@ class GitHubApi:
             seconds_between_requests=None,
             seconds_between_writes=None,
             lazy=True,  # objects are fetched when read, so each call below is one request
+            per_page=PER_PAGE,
         )
         self.repo: Repository = self.github.get_repo(repository)
         self.owner = repository.partition("/")[0]
+        self.full_name = repository
 
     def close(self) -> None:
         self.github.close()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Final
 
 from github.PullRequest import PullRequest
 
 from gitops_bot.backends import Review
-from gitops_bot.backends.github_api import ApiError, GitHubApi
+from gitops_bot.backends.github_api import PER_PAGE, ApiError, GitHubApi
 
 if TYPE_CHECKING:
     from gitops_bot.config import Settings
@@ -67,6 +69,25 @@ class PullRequests:
         if self.options.auto_merge:
             self._auto_merge(pull)
         return pull.html_url
+
+    def open_branches(self, prefix: str) -> dict[str, str]:
+        """This repository's branches named `prefix`... with an open pull request: their URLs."""
+        pulls = self.api.repo.get_pulls(state="open", base=self.options.base)
+        found: dict[str, str] = {}
+        own_name = self.api.full_name.lower()
+        for page in itertools.count():
+            chunk = self.api.call(
+                "list open pull requests", partial(pulls.get_page, page), write=False
+            )
+            for pull in chunk:
+                # A fork may name a branch tenant/<slug> too; only this repository's count.
+                head = pull.head
+                ours = head.repo is not None and head.repo.full_name.lower() == own_name
+                if ours and head.ref.startswith(prefix):
+                    found[head.ref] = pull.html_url
+            if len(chunk) < PER_PAGE:
+                return found
+        return found
 
     def _find(self, branch: str) -> PullRequest | None:
         head = f"{self.api.owner}:{branch}"  # without the owner, GitHub ignores the filter

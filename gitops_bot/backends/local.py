@@ -145,7 +145,16 @@ class LocalGitRepo:
         del review
         return None
 
-    def added_in(self, branch: str, folder: str) -> dict[str, str]:
+    def open_reviews(self, prefix: str) -> dict[str, str]:
+        # Every pushed review branch is an open review: `approve` deletes it as it merges.
+        listing = self._git("ls-remote", "--heads", "origin")
+        branches = (
+            line.partition("\t")[2].removeprefix("refs/heads/") for line in listing.splitlines()
+        )
+        return {branch: branch for branch in branches if branch.startswith(prefix)}
+
+    def added_in(self, branch: str, folder: str, origins: Mapping[str, str]) -> dict[str, str]:
+        del origins  # the whole history is here: diffs answer exactly, for hand-made files too
         # One pass over history, newest first: a file re-added later keeps its first commit.
         log = self._git(
             "log",

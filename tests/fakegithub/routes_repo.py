@@ -64,6 +64,18 @@ def _file_json(core: Core, change: gittrees.FileChange, head: str) -> dict[str, 
     }
 
 
+@router.route("GET", R + "/commits")
+def list_commits(ctx: Ctx) -> Response:
+    """Newest first from `sha` (the default branch), only those touching `path` if given."""
+    core = ctx.core
+    head = resolve(ctx, ctx.query("sha") or core.settings.default_branch)
+    path = ctx.query("path")
+    shas = core.repo.rev_list(head, *(("--", path) if path else ()))
+    chunk, headers = paginate(ctx, shas)
+    found = [shapes.rest_commit(core, core.repo.read_commit(sha)) for sha in chunk]
+    return json_response(found, 200, headers)
+
+
 @router.route("GET", R + "/commits/<path:ref>")
 def get_rest_commit(ctx: Ctx) -> Response:
     core = ctx.core
