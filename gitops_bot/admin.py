@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
 from typing import Final
@@ -22,7 +23,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from gitops_bot import overview
 from gitops_bot.appcontext import settings, store
-from gitops_bot.auth import is_admin, log_in, token_matches
+from gitops_bot.auth import is_admin, log_in, login_wait, record_login_failure, token_matches
 
 bp = Blueprint("admin", __name__)
 log = logging.getLogger(__name__)
@@ -64,6 +65,18 @@ def _login_page(problem: str | None = None) -> tuple[Response | str, int]:
     return render_template("login.html", problem=problem, nonce=g.csp_nonce), 401
 
 
+def _too_many_failures(retry_after: int) -> tuple[Response | str, int]:
+    problem = f"Too many failed logins: try again in {retry_after} s, or use the bearer token."
+    if _wants_html():
+        page = render_template("login.html", problem=problem, nonce=g.csp_nonce)
+        response = Response(page, 429, mimetype="text/html")
+    else:
+        response = jsonify({"error": problem})
+        response.status_code = 429
+    response.headers["Retry-After"] = str(retry_after)
+    return response, 429
+
+
 @bp.get("/admin")
 def overview_page() -> tuple[Response | str, int] | str:
     if not is_admin():
@@ -99,7 +112,16 @@ def overview_page() -> tuple[Response | str, int] | str:
 @bp.post("/admin/login")
 def login() -> BaseResponse | tuple[Response | str, int]:
     # SameSite=Strict on the session cookie is what keeps this form CSRF-safe (auth.py).
-    if not token_matches(request.form.get("token", ""), settings().admin_token):
+    now = time.time()
+    with store().transaction() as db:
+        wait = login_wait(db, now)
+        matches = not wait and token_matches(request.form.get("token", ""), settings().admin_token)
+        if not wait and not matches:
+            record_login_failure(db, now)
+    if wait:
+        log.warning("admin login from %s refused unread: too many failures", request.remote_addr)
+        return _too_many_failures(math.ceil(wait))
+    if not matches:
         log.warning("admin login refused from %s", request.remote_addr)
         return _login_page("That is not the admin token.")
     log_in()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import sqlite3
 from datetime import timedelta
 from typing import Final
 
@@ -14,6 +15,9 @@ from gitops_bot.config import Settings
 
 # Long enough for a working day, short enough that a forgotten browser logs itself out.
 SESSION_LIFETIME: Final = timedelta(hours=8)
+# Failed logins allowed per window, from anyone: a typo or two, never a guessing run.
+LOGIN_FAILURES: Final = 10
+LOGIN_WINDOW: Final = 300.0
 
 
 def bearer_matches(secret: SecretStr | None) -> bool:
@@ -33,6 +37,28 @@ def token_matches(offered: str, secret: SecretStr | None) -> bool:
 def is_admin() -> bool:
     """An operator: the admin token as a bearer credential, or a session from the login form."""
     return bearer_matches(settings().admin_token) or session.get("admin") is True
+
+
+def login_wait(db: sqlite3.Connection, now: float) -> float:
+    """Seconds before the login form takes another token; 0 when it takes one now.
+
+    Counted for all clients together: behind a proxy every request has the proxy's
+    address, and a guesser can change theirs. The bearer token keeps working meanwhile,
+    so an operator is never locked out by someone else's guessing.
+    """
+    rows = db.execute(
+        "SELECT at FROM login_failures WHERE at > ? ORDER BY at DESC LIMIT ?",
+        (now - LOGIN_WINDOW, LOGIN_FAILURES),
+    ).fetchall()
+    if len(rows) < LOGIN_FAILURES:
+        return 0.0
+    oldest: float = rows[-1][0]
+    return max(0.0, oldest + LOGIN_WINDOW - now)
+
+
+def record_login_failure(db: sqlite3.Connection, now: float) -> None:
+    db.execute("DELETE FROM login_failures WHERE at <= ?", (now - LOGIN_WINDOW,))
+    db.execute("INSERT INTO login_failures (at) VALUES (?)", (now,))
 
 
 def log_in() -> None:

@@ -135,6 +135,11 @@ CREATE TABLE IF NOT EXISTS review_notes (
     at REAL NOT NULL
 );
 
+-- Failed admin logins of the last few minutes, shared by every worker (auth.py).
+CREATE TABLE IF NOT EXISTS login_failures (
+    at REAL NOT NULL
+);
+
 -- Deploy reports name a commit; these find the tenants that reached the branch in it.
 CREATE INDEX IF NOT EXISTS transitions_commit ON transitions (commit_sha) WHERE commit_sha IS NOT NULL;
 

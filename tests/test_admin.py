@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from gitops_bot import errorlog, overview
 from gitops_bot.app import create_app
+from gitops_bot.auth import LOGIN_FAILURES, LOGIN_WINDOW, login_wait, record_login_failure
 from gitops_bot.config import Settings
 from gitops_bot.queue import Store
 from gitops_bot.writer import Writer
@@ -161,6 +162,35 @@ def test_login_form_sets_a_strict_httponly_session(client: FlaskClient, fleet: S
     assert client.get("/metrics").status_code == 200
     client.post("/admin/logout")
     assert client.get("/admin", headers=BROWSER).status_code == 401
+
+
+def test_guessing_the_token_locks_the_form_for_everyone_but_not_the_bearer_token(
+    client: FlaskClient, fleet: Store
+) -> None:
+    for _ in range(LOGIN_FAILURES):
+        assert client.post("/admin/login", data={"token": "guess"}).status_code == 401
+    locked = client.post("/admin/login", data={"token": ADMIN_TOKEN}, headers=BROWSER)
+    assert locked.status_code == 429
+    assert 0 < int(locked.headers["Retry-After"]) <= LOGIN_WINDOW
+    assert "Too many failed logins" in locked.text
+    assert "Set-Cookie" not in locked.headers
+    scripted = client.post("/admin/login", data={"token": "guess"})
+    assert scripted.status_code == 429
+    assert scripted.json is not None
+    assert scripted.json["error"].startswith("Too many failed logins")
+    assert client.get("/admin", headers=BEARER).status_code == 200
+
+
+def test_the_login_window_slides(store: Store) -> None:
+    db = store.connection
+    for second in range(LOGIN_FAILURES):
+        record_login_failure(db, 1000.0 + second)
+    assert login_wait(db, 1000.0 + LOGIN_FAILURES) == LOGIN_WINDOW - LOGIN_FAILURES
+    # Once the first failure is older than the window, one more guess is let through.
+    assert login_wait(db, 1000.0 + LOGIN_WINDOW + 0.5) == 0.0
+    record_login_failure(db, 1000.0 + LOGIN_WINDOW + 0.5)
+    assert login_wait(db, 1000.0 + LOGIN_WINDOW + 0.5) == 0.5  # until 1001's ages out
+    assert db.execute("SELECT count(*) FROM login_failures").fetchone()[0] == LOGIN_FAILURES
 
 
 def test_a_new_admin_token_ends_old_sessions(
