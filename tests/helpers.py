@@ -360,3 +360,14 @@ def post_github(client: FlaskClient, event: str, payload: Any, delivery: str | N
             "X-Hub-Signature-256": github_signature(body),
         },
     )
+
+
+@contextmanager
+def lost_database(settings: Settings, **changes: Any) -> Iterator[tuple[Settings, Store]]:
+    """`settings` (with `changes`) pointing at a new, empty queue file: the old one is lost."""
+    fresh = settings.model_copy(
+        update={"database": settings.state_dir / "replacement.sqlite3", **changes}
+    )
+    with Store(fresh.database_path) as store:
+        store.migrate()
+        yield fresh, store

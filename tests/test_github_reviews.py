@@ -14,7 +14,7 @@ from gitops_bot.backends.github import GitHubRepo
 from gitops_bot.config import Settings
 from gitops_bot.queue import Answer, Store
 from gitops_bot.writer import Writer
-from helpers import FakeGitHubClock, post_event, signup
+from helpers import FakeGitHubClock, lost_database, post_event, signup
 
 
 def writer_with(settings: Settings, store: Store, clock: FakeGitHubClock, **changes: Any) -> Writer:
@@ -181,11 +181,7 @@ def test_open_pull_requests_are_recovered_when_the_database_is_lost(
     post_event(github_intake, signup("waiting", plan="enterprise"))
     github_writer.drain_once()
     (pull,) = fleet.pulls
-    fresh = github_settings.model_copy(
-        update={"database": github_settings.state_dir / "replacement.sqlite3"}
-    )
-    with Store(fresh.database_path) as store:
-        store.migrate()
+    with lost_database(github_settings) as (fresh, store):
         fleet.reset_log()
         writer_with(fresh, store, github_clock).head()
         (recovered,) = store.transitions("waiting")

@@ -14,7 +14,7 @@ from gitops_bot.config import Settings
 from gitops_bot.messages import TRAILER
 from gitops_bot.queue import Store
 from gitops_bot.writer import Writer
-from helpers import ADMIN_TOKEN, FakeGitHubClock, post_event, signup, with_capacity
+from helpers import ADMIN_TOKEN, FakeGitHubClock, lost_database, post_event, signup, with_capacity
 
 
 def trailers(gh: FakeGitHub, ref: str = "main") -> list[str]:
@@ -329,11 +329,7 @@ def test_a_lost_database_finds_each_tenants_commit_by_its_event_trailer(
         github_writer.drain_once()
         added[slug] = fleet.branch_sha("main")
     assert len(set(added.values())) == len(added)
-    fresh = github_settings.model_copy(
-        update={"database": github_settings.state_dir / "replacement.sqlite3"}
-    )
-    with Store(fresh.database_path) as store:
-        store.migrate()
+    with lost_database(github_settings) as (fresh, store):
         fleet.reset_log()
         repo = GitHubRepo.from_settings(fresh, clock=github_clock)
         Writer(store=store, repo=repo, settings=fresh).head()

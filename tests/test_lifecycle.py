@@ -17,7 +17,7 @@ from gitops_bot.cli import main
 from gitops_bot.config import Policy, Settings
 from gitops_bot.queue import Store
 from gitops_bot.writer import Writer
-from helpers import change, git, post_event, signup, tenant_files
+from helpers import change, git, lost_database, post_event, signup, tenant_files
 
 
 def statuses(store: Store, slug: str) -> list[str]:
@@ -393,11 +393,7 @@ def test_an_open_review_is_recovered_when_the_database_is_lost(
     post_event(client, signup("pending", plan="enterprise", domain="portal.pending.example"))
     post_event(client, signup("direct", plan="free"))
     writer.drain_once()
-    fresh = settings.model_copy(
-        update={"database": settings.state_dir / "replacement.sqlite3", "policy": policy}
-    )
-    with Store(fresh.database_path) as store:
-        store.migrate()
+    with lost_database(settings, policy=policy) as (fresh, store):
         recovering = Writer(store=store, repo=clone("fresh.git"), settings=fresh)
         recovering.head()
         assert statuses(store, "direct") == ["committed"]

@@ -23,7 +23,16 @@ from gitops_bot.messages import TRAILER
 from gitops_bot.queue import Store
 from gitops_bot.tenant import canonical_json
 from gitops_bot.writer import BranchBroken, Writer
-from helpers import ADMIN_TOKEN, git, post_event, push_by_hand, repo_for, signup, tenant_files
+from helpers import (
+    ADMIN_TOKEN,
+    git,
+    lost_database,
+    post_event,
+    push_by_hand,
+    repo_for,
+    signup,
+    tenant_files,
+)
 
 
 def trailers(remote: Path) -> list[str]:
@@ -309,9 +318,7 @@ def test_status_is_recovered_from_git_when_the_database_is_lost(
     post_event(client, signup("survivor"))
     writer.drain_once()
     added_in = git(state_repo, "log", "-1", "--format=%H", "main").strip()
-    fresh = settings.model_copy(update={"database": settings.state_dir / "replacement.sqlite3"})
-    with Store(fresh.database_path) as store:
-        store.migrate()
+    with lost_database(settings) as (fresh, store):
         Writer(store=store, repo=clone("fresh.git"), settings=fresh).head()
         recovered = store.transitions("survivor")
         assert [t["status"] for t in recovered] == ["committed"]
