@@ -90,6 +90,43 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(code): _json(ErrorBody, reasons[code]) for code in codes}
 
 
+def _operator_only(summary: str, operation_id: str, media_type: str) -> dict[str, Any]:
+    """A GET for operators: the admin token as a bearer credential (or the login session)."""
+    return {
+        "summary": summary,
+        "operationId": operation_id,
+        "security": [{"bearer": []}],
+        "responses": {
+            "200": {
+                "description": summary,
+                "content": {media_type: {"schema": {"type": "string"}}},
+            },
+            "401": {
+                "description": "The admin token is required; browsers get the login form",
+                "content": {
+                    "application/json": {"schema": _ref(ErrorBody)},
+                    "text/html": {"schema": {"type": "string"}},
+                },
+            },
+        },
+    }
+
+
+def _admin_page() -> dict[str, Any]:
+    operation = _operator_only("The operator view", "adminOverview", "text/html")
+    filters = {
+        "state": "Only tenants in this state",
+        "host": "Only tenants on this host",
+        "q": "Slugs, domains and plans containing this text",
+        "sort": "slug, state, host, plan or age; a leading '-' reverses",
+    }
+    operation["parameters"] = [
+        {"name": name, "in": "query", "description": text, "schema": {"type": "string"}}
+        for name, text in filters.items()
+    ]
+    return operation
+
+
 def _signature_headers() -> list[dict[str, Any]]:
     return [
         {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
@@ -192,6 +229,10 @@ def document() -> dict[str, Any]:
                     "operationId": "health",
                     "responses": {"200": _json(Health, "The bot answers")},
                 }
+            },
+            "/admin": {"get": _admin_page()},
+            "/metrics": {
+                "get": _operator_only("Prometheus metrics", "metrics", "text/plain"),
             },
             "/readyz": {
                 "get": {

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from gitops_bot.app import create_app
 from gitops_bot.config import ConfigError, Settings
-from helpers import STATUS_TOKEN, change, post_event, signup
+from helpers import ADMIN_TOKEN, STATUS_TOKEN, change, post_event, signup
 
 
 def test_factory_refuses_without_secret(tmp_path: Path) -> None:
@@ -118,3 +118,20 @@ def test_openapi_documents_the_github_webhook(client: FlaskClient) -> None:
         "X-GitHub-Event",
         "X-GitHub-Delivery",
     }
+
+
+@pytest.mark.parametrize(
+    ("path", "media_type"), [("/admin", "text/html"), ("/metrics", "text/plain")]
+)
+def test_operator_endpoints_answer_as_documented(
+    client: FlaskClient, path: str, media_type: str
+) -> None:
+    operation = client.get("/openapi.json").json["paths"][path]["get"]
+    assert operation["security"] == [{"bearer": []}]
+    refused = client.get(path)
+    assert refused.status_code == 401
+    assert refused.mimetype in operation["responses"]["401"]["content"]
+    opened = client.get(path, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert opened.status_code == 200
+    assert opened.mimetype == media_type
+    assert media_type in operation["responses"]["200"]["content"]

@@ -36,6 +36,7 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 
 from gitops_bot.config import Settings
 from helpers import (
+    ADMIN_TOKEN,
     GITHUB_WEBHOOK_SECRET,
     Server,
     github_signature,
@@ -99,6 +100,9 @@ def aim(case: schemathesis.Case, tenants: list[str], pick: int, token: str) -> N
         event = GITHUB_EVENTS[pick % len(GITHUB_EVENTS)]
         headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": str(uuid.uuid4())}
         case.headers = {**(case.headers or {}), **headers}
+        return
+    if case.path in {"/admin", "/metrics"}:
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {ADMIN_TOKEN}"}
         return
     if case.path == "/v1/tenants/{slug}":
         case.path_parameters = {"slug": tenants[pick % len(tenants)]}
