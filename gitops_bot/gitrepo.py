@@ -86,6 +86,14 @@ def resolve(repo: Path, rev: str) -> str:
     return run(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
 
 
+def merge_base(repo: Path, a: str, b: str) -> str:
+    """The best common ancestor of two commits (ids, as `resolve` gives them)."""
+    found = run(repo, "merge-base", a, b).decode().strip()
+    if not found:
+        raise GitError(f"{a[:12]} and {b[:12]} have no common history")
+    return found
+
+
 def has_commit(repo: Path, sha: str) -> bool:
     """Whether `repo` holds the commit `sha` (a shallow or rewritten clone may not)."""
     try:

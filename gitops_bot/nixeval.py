@@ -34,6 +34,14 @@ def resolve(repo: Path, rev: str) -> str:
         raise EvalError(str(error)) from None
 
 
+def fork_point(repo: Path, base: str, head: str) -> str:
+    """Where `head` forked from `base`: the commit `head`'s own changes are measured from."""
+    try:
+        return gitrepo.merge_base(repo, base, head)
+    except gitrepo.GitError as error:
+        raise EvalError(str(error)) from None
+
+
 def materialize(repo: Path, commit: str, dest: Path) -> None:
     """Write the tree of `commit` into `dest` (git archive, unpacked with tarfile's data filter)."""
     try:

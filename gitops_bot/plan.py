@@ -67,11 +67,17 @@ class Report:
     notes: tuple[str, ...] = field(default=())
 
 
-def build_report(*, repo: Path, base: str, head: str) -> Report:
-    """Materialize both revisions, evaluate nix/ at each (or diff files), and compare."""
+def build_report(*, repo: Path, base: str, head: str, fork_point: bool = False) -> Report:
+    """Materialize both revisions, evaluate nix/ at each (or diff files), and compare.
+
+    With `fork_point`, `head` is compared with where it forked from `base`: a review
+    branch's own change, without the other tenants that reached `base` since.
+    """
     try:
         base_commit = nixeval.resolve(repo, base)
         head_commit = nixeval.resolve(repo, head)
+        if fork_point:
+            base_commit = nixeval.fork_point(repo, base_commit, head_commit)
         with tempfile.TemporaryDirectory(prefix="gitops-bot-plan-") as tmp:
             base_tree, head_tree = Path(tmp, "base"), Path(tmp, "head")
             nixeval.materialize(repo, base_commit, base_tree)

@@ -198,6 +198,25 @@ class TestWithNix:
         assert any("has no nix/summary.nix" in note for note in report["notes"])
 
 
+def test_fork_point_plans_a_review_branch_without_what_main_gained_since(
+    state_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    git(state_repo, "checkout", "-q", "-b", "tenant/delta")
+    write_tenant(state_repo / "tenants", "delta")
+    commit(state_repo, "add delta for review")
+    git(state_repo, "checkout", "-q", "main")
+    write_tenant(state_repo / "tenants", "echo")
+    commit(state_repo, "echo lands on main meanwhile")
+    args = ("--base", "main", "--head", "tenant/delta", "--format", "json")
+    assert run_plan(state_repo, *args) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert host(plain, "web-1")["removed"] == ["echo"]  # comparing trees, echo is "gone"
+    assert run_plan(state_repo, *args, "--fork-point") == 0
+    forked = json.loads(capsys.readouterr().out)
+    assert (host(forked, "web-1")["added"], host(forked, "web-1")["removed"]) == (["delta"], [])
+    assert forked["base"] == git(state_repo, "rev-parse", "main~1").strip()
+
+
 def _rules() -> dict[str, bytes]:
     return {
         path.relative_to(REPO).as_posix(): path.read_bytes()

@@ -23,6 +23,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--base", required=True, help="revision deployed now")
     parser.add_argument("--head", default="HEAD", help="revision to deploy (default: HEAD)")
     parser.add_argument(
+        "--fork-point",
+        action="store_true",
+        help="compare HEAD with where it forked from BASE: a review branch's own change",
+    )
+    parser.add_argument(
         "--format", choices=("text", "json", "markdown"), default="text", help="output format"
     )
     parser.add_argument("--repo", type=Path, default=Path(), help="state repo (default: .)")
@@ -33,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from gitops_bot import plan  # noqa: PLC0415 - keeps other subcommands' start-up light
 
     try:
-        report = plan.build_report(repo=args.repo, base=args.base, head=args.head)
+        report = plan.build_report(
+            repo=args.repo, base=args.base, head=args.head, fork_point=args.fork_point
+        )
     except plan.PlanError as error:
         sys.stderr.write(f"gitops-bot plan: {error}\n")
         return 1
