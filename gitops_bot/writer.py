@@ -13,6 +13,7 @@ from typing import Final
 
 from gitops_bot import errorlog
 from gitops_bot.backends import BackendError, Snapshot, StateRepo
+from gitops_bot.branchsync import BranchSync
 from gitops_bot.changes import Applied, Tree, apply_events
 from gitops_bot.checker import FileResult, check_file, is_tenant_path, parse_inventory
 from gitops_bot.config import Settings
@@ -20,7 +21,6 @@ from gitops_bot.inventory import INVENTORY_PATH
 from gitops_bot.messages import commit_message
 from gitops_bot.queue import QueuedEvent, Store
 from gitops_bot.reviews import ReviewLane, landing_status
-from gitops_bot.tenant import REVIEW_PREFIX, Tenant, slug_problem, tenant_path
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class Writer:
         # When the writer first saw the events it is gathering for the next commit.
         self._gathering_since: float | None = None
         self.reviews = ReviewLane(store=store, repo=repo, settings=settings, reread=self.head)
+        self.branch_sync = BranchSync(store=store, repo=repo, branch=self.branch)
         # Checking a file is a pure function of its path and bytes, so results are kept
         # per blob: a new head costs only the files that changed.
         self._checked: dict[tuple[str, str], FileResult] = {}
@@ -87,75 +88,8 @@ class Writer:
         """The main branch as it is now, checked, and synced into the queue's view."""
         snapshot = self.repo.snapshot(self.branch) or self._seed()
         tree = self._tree(snapshot)
-        first_sync = self.store.synced_head() is None
-        if tree.inventory is not None and self.store.synced_head() != snapshot.sha:
-            arrived, gone = self.store.sync_repo(snapshot.sha, tree.inventory, tree.repo_tenants())
-            # A review merged elsewhere (on GitHub, or by hand) shows up as a tenant that
-            # arrived on the branch, or left it.
-            reviewed = [(slug, "merged") for slug in arrived] + [(slug, "deleted") for slug in gone]
-            unknown = [slug for slug in arrived if self.store.last_status(slug) is None]
-            # Read before the transaction: no I/O while holding the queue's write lock.
-            added_in = self._added_in(tree, unknown)
-            with self.store.transaction():
-                for slug, status in reviewed:
-                    if self.store.last_status(slug) == "pr_open":
-                        self.store.add_transition(slug, status, commit_sha=snapshot.sha)
-                for slug in unknown:
-                    self._recover(slug, added_in.get(tenant_path(slug)))
-            if first_sync:
-                self._recover_reviews(set(unknown))
+        self.branch_sync.follow(tree)
         return tree
-
-    def _added_in(self, tree: Tree, slugs: list[str]) -> dict[str, str]:
-        if not slugs:
-            return {}
-        origins = {}
-        for slug in slugs:
-            result = tree.results.get(tenant_path(slug))
-            if result is not None and result.tenant is not None:
-                origins[tenant_path(slug)] = result.tenant.origin
-        return self.repo.added_in(self.branch, "tenants", origins)
-
-    def _recover(self, slug: str, sha: str | None) -> None:
-        """A tenant on the branch the queue has no record of (a lost database, or one added
-        by hand): its story starts at the commit that added its file, when known."""
-        # Not news to the landing page: after a lost database it would hear of every tenant.
-        self.store.add_transition(
-            slug,
-            "committed",
-            commit_sha=sha,
-            reason="recovered from the state repo's history",
-            notify=False,
-        )
-
-    def _recover_reviews(self, recovered: set[str]) -> None:
-        """Reviews in progress that the queue has no record of (a lost database): each is
-        `pr_open` again, and a new tenant's name, domains and seat are held for it, so
-        that no signup takes them while the reviewer decides."""
-        found: list[tuple[Tenant | None, str, str]] = []
-        for branch, url in sorted(self.repo.open_reviews(REVIEW_PREFIX).items()):
-            slug = branch.removeprefix(REVIEW_PREFIX)
-            if slug_problem(slug, allow_reserved=True) is not None:
-                continue
-            if slug not in recovered and self.store.last_status(slug) is not None:
-                continue
-            review_head = self.repo.snapshot(branch)
-            blob = None if review_head is None else review_head.files.get(tenant_path(slug))
-            tenant = None
-            if blob is not None:
-                tenant = check_file(tenant_path(slug), self.repo.read_blobs([blob])[blob]).tenant
-            found.append((tenant, slug, url))
-        with self.store.transaction():
-            for tenant, slug, url in found:
-                if tenant is not None and not self.store.slug_taken(slug):
-                    self.store.reserve(
-                        slug=slug, host=tenant.host, plan=tenant.plan, domains=tenant.domains
-                    )
-                self.store.add_transition(
-                    slug, "pr_open", url=url, reason="recovered from an open review", notify=False
-                )
-        if found:
-            log.info("recovered %d open reviews", len(found))
 
     def _seed(self) -> Snapshot:
         """Give an empty remote its first commit: tenants/ and nix/ from the seed directory."""
