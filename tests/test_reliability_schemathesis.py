@@ -36,7 +36,6 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 
 from gitops_bot.config import Settings
 from helpers import (
-    ADMIN_TOKEN,
     GITHUB_WEBHOOK_SECRET,
     Server,
     github_signature,
@@ -93,8 +92,8 @@ def served(settings: Settings, tmp_path: Path) -> Iterator[Server]:
         yield bot
 
 
-def aim(case: schemathesis.Case, tenants: list[str], pick: int, token: str) -> None:
-    """Point a positive case at what exists: a known plan, an existing tenant, the token,
+def aim(case: schemathesis.Case, tenants: list[str], pick: int, server: Server) -> None:
+    """Point a positive case at what exists: a known plan, an existing tenant, the tokens,
     an event GitHub sends."""
     if case.path == "/webhooks/github":
         event = GITHUB_EVENTS[pick % len(GITHUB_EVENTS)]
@@ -102,11 +101,11 @@ def aim(case: schemathesis.Case, tenants: list[str], pick: int, token: str) -> N
         case.headers = {**(case.headers or {}), **headers}
         return
     if case.path in {"/admin", "/metrics"}:
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {ADMIN_TOKEN}"}
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {server.admin_token}"}
         return
     if case.path == "/v1/tenants/{slug}":
         case.path_parameters = {"slug": tenants[pick % len(tenants)]}
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {server.status_token}"}
         return
     body = case.body
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
@@ -151,7 +150,7 @@ def run_schemathesis(server: Server, requests_wanted: int, *, soak: bool) -> Non
     def fuzz(case: schemathesis.Case, steer: int, pick: int) -> None:
         mode = case.meta.generation.mode.value if case.meta else "positive"
         if mode == "positive" and steer == 0:
-            aim(case, tenants, pick, server.status_token)
+            aim(case, tenants, pick, server)
         response = case.call(session=session, timeout=60)
         seen[(case.method.upper(), case.path, response.status_code, mode)] += 1
         if response.status_code == 202 and case.path == "/v1/events":
@@ -194,6 +193,12 @@ def run_schemathesis(server: Server, requests_wanted: int, *, soak: bool) -> Non
     assert server_errors == 0
     assert sent >= requests_wanted * 0.9  # hypothesis may stop early only on exhausting a strategy
     assert accepted >= 20
+    # The operator pages were opened, not only refused (their 200s are checked too).
+    assert sum(
+        n
+        for (_m, path, status, _mode), n in seen.items()
+        if status == 200 and path in {"/admin", "/metrics"}
+    )
 
 
 def test_schemathesis_finds_no_5xx_and_no_schema_mismatch(served: Server) -> None:
