@@ -88,7 +88,10 @@ def resolve(repo: Path, rev: str) -> str:
 
 def merge_base(repo: Path, a: str, b: str) -> str:
     """The best common ancestor of two commits (ids, as `resolve` gives them)."""
-    found = run(repo, "merge-base", a, b).decode().strip()
+    try:
+        found = run(repo, "merge-base", a, b).decode().strip()
+    except GitError:
+        found = ""  # git says nothing, and exits 1, when there is none
     if not found:
         raise GitError(f"{a[:12]} and {b[:12]} have no common history")
     return found

@@ -215,6 +215,10 @@ def test_fork_point_plans_a_review_branch_without_what_main_gained_since(
     forked = json.loads(capsys.readouterr().out)
     assert (host(forked, "web-1")["added"], host(forked, "web-1")["removed"]) == (["delta"], [])
     assert forked["base"] == git(state_repo, "rev-parse", "main~1").strip()
+    git(state_repo, "checkout", "-q", "--orphan", "unrelated")
+    commit(state_repo, "no common history with main")
+    assert run_plan(state_repo, "--base", "main", "--head", "unrelated", "--fork-point") == 1
+    assert "have no common history" in capsys.readouterr().err
 
 
 def _rules() -> dict[str, bytes]:
