@@ -61,7 +61,7 @@ def review_text(
     events: Sequence[QueuedEvent],
     results: Mapping[str, FileResult | None],
     main: Tree,
-    plan: str,
+    plan: str | None,
 ) -> Review:
     """The review's title and body: the tenant, its file, and what merging it will deploy."""
     slug = events[0].slug
@@ -71,6 +71,7 @@ def review_text(
     if result is not None:
         lines += ["", "```json", result.text.rstrip(), "```"]
     lines += ["", f"Checked against `{main.snapshot.sha[:12]}` of the main branch.", ""]
-    lines += ["## What merging deploys", "", plan.rstrip(), ""]
+    if plan is not None:
+        lines += ["## What merging deploys", "", plan.rstrip(), ""]
     lines += [f"{TRAILER}: {event.id}" for event in events]
     return Review(branch=branch, title=subject(events), body="\n".join(lines) + "\n")

@@ -108,10 +108,9 @@ def plan_change(
             base_tree, head_tree = Path(tmp, "base"), Path(tmp, "head")
             _write_tree(base_tree, {**rules, **before})
             _write_tree(head_tree, {**rules, **after})
-            report = _compare(base_tree, head_tree, base_name=base, head_name=head)
+            return _compare(base_tree, head_tree, base_name=base, head_name=head)
     except nixeval.EvalError as error:
         raise PlanError(str(error)) from error
-    return replace(report, base=base, head=head)
 
 
 def _write_tree(root: Path, files: Mapping[str, bytes]) -> None:

@@ -109,7 +109,8 @@ class ReviewLane:
         sha: str,
     ) -> None:
         path = tenant_path(events[-1].slug)
-        review = review_text(branch, events, results, tree, self._plan(tree, path, results, sha))
+        plan_text = self._plan(tree, path, results, sha) if self.repo.describes_reviews else None
+        review = review_text(branch, events, results, tree, plan_text)
         url = self.repo.open_review(review)
         self.store.mark_done(events, sha, landing_status, url=url or branch)
         log.info(
@@ -127,8 +128,13 @@ class ReviewLane:
         A plan that cannot be made is said in the review rather than holding it back: the
         checker has passed, and the validate workflow evaluates nix/ again on the PR.
         """
+        # What deploys: nix/ without its own tests (fixtures, stubs) that no host reads.
         files = main.snapshot.files
-        rules = {name: blob for name, blob in files.items() if name.startswith("nix/")}
+        rules = {
+            name: blob
+            for name, blob in files.items()
+            if name.startswith("nix/") and not name.startswith("nix/tests/")
+        }
         blobs = self.repo.read_blobs(set(rules.values()))
         before, after = main.results.get(path), results.get(path)
         try:

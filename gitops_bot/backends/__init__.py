@@ -33,6 +33,10 @@ class BackendError(Exception):
 
 
 class StateRepo(Protocol):
+    # Whether open_review puts a review's text before anyone (a pull request's body): the
+    # local backend's reviews are bare branches, so the writer need not describe them.
+    describes_reviews: bool
+
     def snapshot(self, branch: str) -> Snapshot | None:
         """The current head of `branch`, fetched fresh; None when the branch does not exist."""
         ...

@@ -309,6 +309,8 @@ class GitHubRepo:
     def open_reviews(self, prefix: str) -> dict[str, str]:
         return self.pulls.open_branches(prefix)
 
+    describes_reviews = True
+
     def open_review(self, review: Review) -> str | None:
         # A branch this process just created cannot have a pull request yet: skip the search.
         fresh = review.branch in self._created

@@ -139,6 +139,8 @@ class LocalGitRepo:
         if status != 0 and "remote ref does not exist" not in str(stderr):
             raise BackendError(f"git push failed: {str(stderr).strip()[:500]}")
 
+    describes_reviews = False
+
     def open_review(self, review: Review) -> str | None:
         # Plain git has no pull requests: the pushed branch is the review, and
         # `gitops-bot approve SLUG` merges it.
