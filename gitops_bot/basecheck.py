@@ -10,8 +10,9 @@ from typing import Final
 from gitops_bot import gitrepo
 from gitops_bot.checker import TENANTS_DIR, Problem, Report, is_tenant_path, line_of
 
-# What names a tenant and its history: changing one would make it another tenant.
-IMMUTABLE: Final = ("slug", "createdAt", "origin")
+# What names a tenant and its history: changing one would make it another tenant (a new
+# uid would also leave the tenant's files to an owner nobody is any more).
+IMMUTABLE: Final = ("slug", "createdAt", "origin", "uid")
 MIGRATION_TRAILER: Final = "Gitops-Migration"
 
 
@@ -50,7 +51,8 @@ def check_changes(
             continue
         text = new_bytes.decode("utf-8", "replace")
         for key in IMMUTABLE:
-            if old.get(key) != new.get(key):
+            # Pinning a uid a file never had (`gitops-bot pin-uids`) is not a change.
+            if key in old and old[key] != new.get(key):
                 message = f"cannot change once set (was {json.dumps(old.get(key))})"
                 problems.append(Problem(path, line_of(text, key), message, key))
         slug = str(new.get("slug"))

@@ -3,6 +3,7 @@ and after a lost database, the tenants and reviews it had forgotten."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 from gitops_bot.backends import StateRepo
@@ -42,6 +43,7 @@ class BranchSync:
                 self._recover(slug, added_in.get(tenant_path(slug)))
         if synced is None:  # a new queue file: reviews in progress are not in it either
             self._recover_reviews(set(unknown))
+            self._recover_uids()
 
     def _added_in(self, tree: Tree, slugs: list[str]) -> dict[str, str]:
         if not slugs:
@@ -65,6 +67,20 @@ class BranchSync:
             notify=False,
         )
 
+    def _recover_uids(self) -> None:
+        """Keep the uid counter above the tenants history removed (a lost database): their
+        files may still be on a host, and a new tenant must never own them."""
+        uids = []
+        for content in self.repo.removed_files(self.branch, "tenants"):
+            try:
+                uid = json.loads(content).get("uid")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(uid, int) and not isinstance(uid, bool):
+                uids.append(uid)
+        with self.store.transaction():
+            self.store.raise_next_uid(uids)
+
     def _recover_reviews(self, recovered: set[str]) -> None:
         """Reviews in progress that the queue has no record of (a lost database): each is
         `pr_open` again, and a new tenant's name, domains and seat are held for it, so
@@ -83,6 +99,7 @@ class BranchSync:
                 tenant = check_file(tenant_path(slug), self.repo.read_blobs([blob])[blob]).tenant
             found.append((tenant, slug, url))
         with self.store.transaction():
+            self.store.raise_next_uid(tenant.uid for tenant, _slug, _url in found if tenant)
             for tenant, slug, url in found:
                 if tenant is not None and not self.store.slug_taken(slug):
                     self.store.reserve(

@@ -38,7 +38,7 @@ class Tree:
 
 
 def repo_tenant(tenant: Tenant) -> RepoTenant:
-    return RepoTenant(tenant.slug, tenant.host, tenant.plan, tenant.domains)
+    return RepoTenant(tenant.slug, tenant.host, tenant.plan, tenant.domains, tenant.uid)
 
 
 @dataclass

@@ -140,11 +140,19 @@ def check_fleet(results: Iterable[FileResult], inventory: Inventory | None) -> R
     # Oldest first: when two tenants collide, the newcomer is the one reported.
     valid.sort(key=lambda pair: (pair[0].created_at, pair[0].slug))
     seats: dict[str, int] = defaultdict(int)
-    domain_owner: dict[str, str] = {}
+    owners = _Owners()
     for tenant, result in valid:
-        report.problems.extend(_fleet_problems(tenant, result, inventory, seats, domain_owner))
+        report.problems.extend(_fleet_problems(tenant, result, inventory, seats, owners))
     report.problems.sort()
     return report
+
+
+@dataclass
+class _Owners:
+    """Who took each fleet-wide unique value first: custom domains and uids."""
+
+    domains: dict[str, str] = field(default_factory=dict)
+    uids: dict[int, str] = field(default_factory=dict)
 
 
 def _fleet_problems(
@@ -152,7 +160,7 @@ def _fleet_problems(
     result: FileResult,
     inventory: Inventory,
     seats: dict[str, int],
-    domain_owner: dict[str, str],
+    owners: _Owners,
 ) -> Iterator[Problem]:
     """One tenant against the inventory and the tenants before it (counted in the dicts)."""
 
@@ -172,8 +180,11 @@ def _fleet_problems(
     for domain in tenant.domains:
         if inventory.domain_is_ours(domain):
             yield problem("domains", f"'{domain}' is under {inventory.base_domain}")
-        elif (owner := domain_owner.setdefault(domain, result.path)) != result.path:
+        elif (owner := owners.domains.setdefault(domain, result.path)) != result.path:
             yield problem("domains", f"'{domain}' is already used by {owner}")
+    # Unique in the fleet, not just per host, so a tenant can move without a new uid.
+    if (owner := owners.uids.setdefault(tenant.uid, result.path)) != result.path:
+        yield problem("uid", f"{tenant.uid} is already used by {owner}")
 
 
 def check_files(files: Mapping[str, bytes]) -> Report:

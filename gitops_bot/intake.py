@@ -20,6 +20,7 @@ from gitops_bot.events import (
 )
 from gitops_bot.inventory import Inventory
 from gitops_bot.queue import Answer, Operation, Store
+from gitops_bot.reservations import UidsExhausted
 from gitops_bot.tenant import RESERVED_SLUGS, SCHEMA_VERSION, Tenant, slug_problem, utc_now
 
 # How far a derived slug may be numbered ("acme-2", ..., "acme-99") before we give up.
@@ -67,7 +68,13 @@ class Intake:
         host = inventory.place(self.store.tenants_per_host())
         if host is None:
             return error(503, "every host is at capacity; retry later")
-        return self._queue_signup(event_id, body_sha256, event, slug=decision, host=host)
+        try:
+            uid = self.store.allocate_uid()
+        except UidsExhausted as exhausted:
+            return error(503, f"{exhausted}; the operator must widen the range")
+        return self._queue_signup(
+            event_id, body_sha256, event, slug=decision, host=host, uid=uid
+        )
 
     def _inventory_if_open(self) -> Inventory | Answer:
         """The inventory, or a 503 while intake cannot decide or must not queue more."""
@@ -136,7 +143,14 @@ class Intake:
         return error(_CONFLICT, message, field="data.slug")
 
     def _queue_signup(
-        self, event_id: str, body_sha256: str, event: SignupEvent, *, slug: str, host: str
+        self,
+        event_id: str,
+        body_sha256: str,
+        event: SignupEvent,
+        *,
+        slug: str,
+        host: str,
+        uid: int,
     ) -> Answer:
         """Store the event with the exact tenant file it will write, and reserve its names."""
         data = event.data
@@ -152,6 +166,7 @@ class Intake:
                 "origin": event_id,
                 "customerRef": data.customer_ref,
                 "domains": domains,
+                "uid": uid,
             }
         )
         answer = self._record(

@@ -26,6 +26,11 @@ class Plan(BaseModel):
 
     memory_max: str = Field(alias="memoryMax", pattern=r"^[0-9]+[KMGT]?$")
     cpu_quota: str = Field(alias="cpuQuota", pattern=r"^[0-9]+%$")
+    # Socket-activated tenants of this plan stop after this long without a request and
+    # start again on the next one; None keeps them running.
+    idle_stop: str | None = Field(
+        default=None, alias="idleStop", pattern=r"^[1-9][0-9]{0,5}(s|min|h)$"
+    )
 
 
 class Inventory(BaseModel):

@@ -7,6 +7,11 @@ from dataclasses import dataclass
 
 from gitops_bot.database import Database
 from gitops_bot.inventory import Inventory
+from gitops_bot.tenant import UID_RANGE
+
+
+class UidsExhausted(Exception):
+    """Every uid of the tenant range has been handed out once."""
 
 
 @dataclass(frozen=True)
@@ -17,6 +22,7 @@ class RepoTenant:
     host: str
     plan: str
     domains: tuple[str, ...]
+    uid: int | None = None  # None only in the queue's own rows, which do not keep it
 
 
 class Reservations(Database):
@@ -65,6 +71,30 @@ class Reservations(Database):
             [(d, slug) for d in domains],
         )
 
+    def allocate_uid(self) -> int:
+        """A uid no tenant ever had: the counter only moves up, so a removed tenant's files
+        never get a new owner. Call it inside the transaction that queues the signup."""
+        uid = self._next_uid()
+        if uid not in UID_RANGE:
+            raise UidsExhausted(f"all {len(UID_RANGE)} tenant uids have been used")
+        self._set_next_uid(uid + 1)
+        return uid
+
+    def raise_next_uid(self, uids: Iterable[int]) -> None:
+        """Keep the counter above every uid seen: on the branch, on review branches, in history."""
+        highest = max(uids, default=None)
+        if highest is not None and highest >= self._next_uid():
+            self._set_next_uid(highest + 1)
+
+    def _next_uid(self) -> int:
+        value = self._scalar("SELECT value FROM meta WHERE key = 'next_uid'")
+        return UID_RANGE.start if value is None else int(value)
+
+    def _set_next_uid(self, uid: int) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('next_uid', ?)", (str(uid),)
+        )
+
     def release(self, slug: str) -> None:
         """Free the names and the seat a tenant held that never reached the branch."""
         with self.transaction() as db:
@@ -98,6 +128,7 @@ class Reservations(Database):
         intake refuses their slugs and counts them against their host's capacity.
         Reservations of events still queued are kept.
         """
+        tenants = list(tenants)
         with self.transaction() as db:
             db.execute("UPDATE tenants SET in_repo = 2 WHERE in_repo = 1")
             arrived = []
@@ -108,6 +139,7 @@ class Reservations(Database):
             gone = [row[0] for row in db.execute("SELECT slug FROM tenants WHERE in_repo = 2")]
             for slug in gone:
                 self._set_on_branch(slug, None)
+            self.raise_next_uid(t.uid for t in tenants if t.uid is not None)
             db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('inventory', ?), ('head', ?)",
                 (inventory.model_dump_json(by_alias=True), head),

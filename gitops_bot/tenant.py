@@ -33,6 +33,10 @@ RESERVED_SLUGS: Final = frozenset(
     }
 )  # fmt: skip
 
+# Tenant uids (and gids, equal to them): pinned in each file at signup, never changed, never
+# handed out twice. Kept equal to uidRange in nix/lib/checks.nix, which says why this block.
+UID_RANGE: Final = range(0x70000000, 0x71000000)
+
 _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 SLUG_PATTERN: Final = re.compile(rf"{_LABEL}")
 _HOSTNAME_LABEL: Final = re.compile(rf"{_LABEL}")
@@ -154,13 +158,18 @@ class Tenant(BaseModel):
     schema_version: Literal[1] = Field(alias="schemaVersion")
     slug: Slug = Field(description="DNS label; also the file name and the subdomain")
     state: Literal["active", "suspended"]
+    uid: int = Field(
+        ge=UID_RANGE.start,
+        le=UID_RANGE.stop - 1,
+        description="The tenant's uid and gid on its host: pinned at signup, never reused",
+    )
 
-    @field_validator("schema_version", mode="before")
+    @field_validator("schema_version", "uid", mode="before")
     @classmethod
     def _not_a_bool(cls, value: object) -> object:
         # JSON true would otherwise pass as 1, since True == 1 in Python.
         if isinstance(value, bool):
-            raise ValueError("must be the integer 1")  # noqa: TRY004 - pydantic wants ValueError
+            raise ValueError("must be an integer, not a boolean")  # noqa: TRY004 - pydantic wants ValueError
         return value
 
     @field_validator("domains")

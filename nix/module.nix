@@ -1,25 +1,29 @@
 # NixOS module: every tenants/<slug>.json placed on this host becomes a running environment
-# (system user, app service on a unix socket, PostgreSQL database, nginx route), and adding a
-# tenant restarts nothing that already runs. The per-tenant units come from ./lib.nix; this
-# file wires them to nixpkgs. docs/nixos.md explains each choice.
+# (system user with a pinned uid, socket-activated app, PostgreSQL database, nginx route), and
+# adding a tenant restarts nothing that already runs. The per-tenant units come from
+# ./lib.nix, the options from ./options.nix; this file wires them to nixpkgs, and asserts
+# that no two tenants, and no tenant and the host, share a name. docs/nixos.md explains it.
 {
   config,
   lib,
+  options,
   pkgs,
   ...
 }:
 let
   inherit (lib)
+    attrNames
     concatMap
+    concatStringsSep
     escapeShellArgs
+    filter
+    filterAttrs
     hasPrefix
-    literalExpression
+    mapAttrsToList
     mkDefault
     mkIf
     mkMerge
-    mkOption
     optional
-    types
     unique
     ;
 
@@ -58,153 +62,89 @@ let
   settings = tenantLib.defaultSettings // {
     inherit nginxGroup;
     database = cfg.database.enable;
+    postgresqlPort = config.services.postgresql.settings.port;
+    allowedAddresses = cfg.app.allowedAddresses;
     tools = {
       touch = "${pkgs.coreutils}/bin/touch";
-      chgrp = "${pkgs.coreutils}/bin/chgrp";
-      chmod = "${pkgs.coreutils}/bin/chmod";
       psql = "${config.services.postgresql.package}/bin/psql";
     };
     appCommand = cfg.app.command;
     appServiceConfig = cfg.app.serviceConfig // {
-      LoadCredential = lib.mapAttrsToList (name: file: "${name}:${file}") cfg.secretFiles;
+      LoadCredential = mapAttrsToList (name: file: "${name}:${file}") cfg.secretFiles;
     };
     appExecStartPre = optional (cfg.generatedSecrets != [ ]) (
       "${generateSecrets} ${escapeShellArgs cfg.generatedSecrets}"
     );
     acmeWebroot = cfg.tls.acmeWebroot;
+    # A key type of their own gives the HTTP-01 certificates an ACME account of their own:
+    # nixpkgs serialises the orders that share an account behind the first of them, and
+    # a failing DNS-01 wildcard order must not hold back every custom domain.
+    customDomainCertificate.keyType = "ec384";
   };
 
   customDomains = concatMap (p: p.route.customDomains) plans;
-  userNames = map (p: p.user) plans;
 
-  secretPath = types.strMatching "/[^\n]*" // {
-    description = "absolute path on the host (a string, so it never enters the Nix store)";
-  };
+  # Names tenants take in an option that other modules define too. A definition from any
+  # file but this one is the host's. namesIn looks inside mkIf, mkMerge, mkOverride and
+  # mkOrder without evaluating a condition, so a name defined under any mkIf counts.
+  ownFile = toString ./module.nix;
+  namesIn =
+    value:
+    let
+      kind = value._type or null;
+    in
+    if kind == "merge" then
+      concatMap namesIn value.contents
+    else if kind == "if" || kind == "override" || kind == "order" then
+      namesIn value.content
+    else if builtins.isAttrs value then
+      attrNames value
+    else
+      [ ];
+  hostDefined =
+    option:
+    concatMap (d: namesIn d.value) (filter (d: d.file != ownFile) option.definitionsWithLocations);
+  tenantUsers = lib.genAttrs (map (p: p.user) plans) (_: true);
+  hostUids = concatMap (u: optional (u.uid != null) u.uid) (
+    builtins.attrValues (filterAttrs (name: _: !(tenantUsers ? ${name})) config.users.users)
+  );
+  hostGids = concatMap (g: optional (g.gid != null) g.gid) (
+    builtins.attrValues (filterAttrs (name: _: !(tenantUsers ? ${name})) config.users.groups)
+  );
+  taken = what: ours: theirs:
+    let
+      theirSet = lib.genAttrs (map toString theirs) (_: true);
+      both = unique (filter (n: theirSet ? ${toString n}) ours);
+    in
+    optional (both != [ ]) "${what} the host already has: ${concatStringsSep ", " (map toString both)}";
+  hostClashes =
+    taken "users" (map (p: p.user) plans) (hostDefined options.users.users)
+    ++ taken "groups" (map (p: p.group) plans) (hostDefined options.users.groups)
+    ++ taken "uids" (map (p: p.uid) plans) hostUids
+    ++ taken "gids" (map (p: p.gid) plans) hostGids
+    ++ taken "services" (concatMap (p: attrNames (tenantLib.tenantUnits settings p)) plans) (
+      hostDefined options.systemd.services
+    )
+    ++ taken "sockets" (concatMap (p: attrNames (tenantLib.tenantSockets settings p)) plans) (
+      hostDefined options.systemd.sockets
+    )
+    ++ taken "virtual hosts" (customDomains ++ map (p: p.route.subdomain) plans) (
+      hostDefined options.services.nginx.virtualHosts
+    )
+    ++ taken "certificates" customDomains (hostDefined options.security.acme.certs);
 in
 {
-  options.services.saasTenants = {
-    enable = lib.mkEnableOption "one environment per tenant file of the state repo";
-
-    tenantsDir = mkOption {
-      type = types.path;
-      example = literalExpression "./tenants";
-      description = ''
-        The state repo's tenants/ folder. Only files named `<slug>.json` are read; the
-        schema file and anything else are ignored.
-      '';
-    };
-
-    inventoryFile = mkOption {
-      type = types.path;
-      default = ./inventory.json;
-      defaultText = literalExpression "./inventory.json";
-      description = "The fleet inventory: base domain, hosts and per-plan limits.";
-    };
-
-    hostName = mkOption {
-      type = types.strMatching "[a-z][a-z0-9-]{0,62}";
-      default = config.networking.hostName;
-      defaultText = literalExpression "config.networking.hostName";
-      description = "This host's name in the inventory; tenants whose `host` is this run here.";
-    };
-
-    baseDomain = mkOption {
-      type = types.str;
-      default = (tenantLib.readInventory cfg.inventoryFile).baseDomain;
-      defaultText = literalExpression "(inventory).baseDomain";
-      description = "Tenants are served as `<slug>.<baseDomain>`.";
-    };
-
-    app = {
-      package = mkOption {
-        type = types.package;
-        description = "The tenant application.";
-      };
-      command = mkOption {
-        type = types.functionTo types.str;
-        default = p: "${lib.getExe cfg.app.package} --socket ${p.socket} --state-directory ${p.statePath}";
-        defaultText = literalExpression ''
-          p: "''${lib.getExe cfg.app.package} --socket ''${p.socket} --state-directory ''${p.statePath}"
-        '';
-        description = ''
-          ExecStart of a tenant, given the tenant's plan (`socket`, `statePath`, `slug`,
-          `database.name`, ... from nix/lib.nix). The app must listen on `socket`; the
-          service's UMask (0007) and the setgid socket directory let nginx connect.
-        '';
-      };
-      serviceConfig = mkOption {
-        type = types.attrsOf types.anything;
-        default = { };
-        description = "Extra systemd [Service] settings for every tenant app (same for all tenants).";
-      };
-    };
-
-    tls = {
-      wildcard = {
-        dnsProvider = mkOption {
-          type = types.str;
-          example = "cloudflare";
-          description = "lego DNS provider for the `*.<baseDomain>` certificate (DNS-01).";
-        };
-        environmentFile = mkOption {
-          type = types.nullOr secretPath;
-          default = null;
-          description = "File with the DNS provider's credentials as environment variables.";
-        };
-        credentialFiles = mkOption {
-          type = types.attrsOf secretPath;
-          default = { };
-          example = {
-            CLOUDFLARE_DNS_API_TOKEN_FILE = "/run/keys/cloudflare-token";
-          };
-          description = "DNS provider credentials passed to lego as files.";
-        };
-      };
-      acmeWebroot = mkOption {
-        type = types.str;
-        default = "/var/lib/acme/acme-challenge";
-        description = "Webroot for the HTTP-01 challenges of custom domains.";
-      };
-    };
-
-    database.enable = mkOption {
-      type = types.bool;
-      default = true;
-      description = "Give each tenant a PostgreSQL role and database (peer authentication).";
-    };
-
-    secretFiles = mkOption {
-      type = types.attrsOf secretPath;
-      default = { };
-      example = {
-        smtp-password = "/run/keys/smtp-password";
-      };
-      description = ''
-        Host files handed to every tenant app with systemd LoadCredential, readable at
-        `$CREDENTIALS_DIRECTORY/<name>`. Paths are strings so nothing is copied to the store.
-      '';
-    };
-
-    generatedSecrets = mkOption {
-      type = types.listOf (types.strMatching "[A-Za-z0-9_-]+");
-      default = [ ];
-      example = [ "session-key" ];
-      description = ''
-        Secrets created on the host at a tenant's first start, under
-        `<statePath>/secrets/<name>`, and kept from then on.
-      '';
-    };
-  };
+  imports = [ ./options.nix ];
 
   config = mkIf cfg.enable {
     assertions = [
       {
-        assertion = lib.length (unique userNames) == lib.length userNames;
-        message = "services.saasTenants: two tenants map to the same system user";
+        assertion = tenantLib.hostProblems plans == [ ];
+        message = "services.saasTenants: ${concatStringsSep "; " (tenantLib.hostProblems plans)}";
       }
       {
-        assertion = lib.length (unique customDomains) == lib.length customDomains;
-        message = "services.saasTenants: a custom domain is claimed by two tenants";
+        assertion = hostClashes == [ ];
+        message = "services.saasTenants: tenants take ${concatStringsSep "; " hostClashes}";
       }
       {
         assertion = builtins.all (f: !hasPrefix builtins.storeDir f) (
@@ -214,25 +154,32 @@ in
       }
     ];
 
+    # Pinned ids: NixOS allocates none for tenants, so the 400-999 system range never runs
+    # out and a removed tenant's id is never handed to someone else (the bot never reuses
+    # one). Each tenant's group has the tenant's uid as its gid.
     users.users = mkMerge (
       map (p: {
         ${p.user} = {
           isSystemUser = true;
-          group = p.group;
+          inherit (p) uid group;
           description = "Tenant ${p.slug}";
         };
       }) plans
     );
-    users.groups = mkMerge (map (p: { ${p.group} = { }; }) plans);
+    users.groups = mkMerge (map (p: { ${p.group}.gid = p.gid; }) plans);
+
+    systemd.sockets = mkMerge (map (tenantLib.tenantSockets settings) plans);
 
     systemd.services = mkMerge (
-      map (tenantLib.tenantUnits settings) plans
+      [ (tenantLib.sharedUnits settings) ]
+      ++ map (tenantLib.tenantUnits settings) plans
       # Custom-domain certificates order themselves before nginx's start and reload, so
       # `nginx -t` finds at least the self-signed placeholder that acme-<domain>.service
-      # writes. The relation lives in the per-domain acme unit (WantedBy= is a symlink in
-      # nginx's .wants/ folder, not a line of its unit file), so nginx.service and
-      # nginx-config-reload.service keep their unit files: the pattern nixpkgs' nginx module
-      # uses for enableACME hosts since NixOS 25.11.
+      # writes, and their HTTP-01 orders after nginx, which answers the challenge. The
+      # relations live in the per-domain acme units (WantedBy= is a symlink in nginx's
+      # .wants/ folder, not a line of its unit file), so nginx.service and
+      # nginx-config-reload.service keep their unit files: the pattern nixpkgs' nginx
+      # module uses for enableACME hosts since NixOS 25.11.
       ++ map (domain: {
         "acme-${domain}" = {
           before = [
@@ -243,6 +190,10 @@ in
             "nginx.service"
             "nginx-config-reload.service"
           ];
+        };
+        "acme-order-renew-${domain}" = {
+          after = [ "nginx.service" ];
+          wants = [ "nginx.service" ];
         };
       }) customDomains
     );
@@ -256,6 +207,10 @@ in
       enableReload = true;
       recommendedProxySettings = mkDefault true;
       recommendedTlsSettings = mkDefault true;
+      inherit (tenantLib.hashSizes) serverNamesHashBucketSize;
+      appendHttpConfig = ''
+        server_names_hash_max_size ${toString tenantLib.hashSizes.serverNamesHashMaxSize};
+      '';
       virtualHosts = mkMerge (
         [ (tenantLib.sharedVirtualHosts settings cfg.baseDomain) ]
         ++ map (tenantLib.tenantVirtualHosts settings) plans

@@ -75,6 +75,14 @@ class StateRepo(Protocol):
         """
         ...
 
+    def removed_files(self, branch: str, folder: str) -> list[bytes]:
+        """The last content of every file that history on `branch` removed from `folder`.
+
+        Read once after a lost database, so that no removed tenant's uid is handed out
+        again; a backend may leave out what would cost too much.
+        """
+        ...
+
     def open_reviews(self, prefix: str) -> dict[str, str]:
         """The branches named `prefix`... under review now, each with its review's URL.
 

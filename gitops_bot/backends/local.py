@@ -177,6 +177,15 @@ class LocalGitRepo:
                 added[line] = commit
         return added
 
+    def removed_files(self, branch: str, folder: str) -> list[bytes]:
+        # --raw names the blob each deletion removed: one pass over history, one batch read.
+        log = self._git(
+            "log", "--diff-filter=D", "--raw", "--no-abbrev", "--format=",
+            self._remote_ref(branch), "--", folder,
+        )  # fmt: skip
+        blobs = {line.split()[2] for line in log.splitlines() if line.startswith(":")}
+        return list(self.read_blobs(blobs).values()) if blobs else []
+
     def contains(self, branch: str, sha: str) -> bool:
         status, _, _ = self.repo.git.execute(
             ["git", "merge-base", "--is-ancestor", sha, self._remote_ref(branch)],

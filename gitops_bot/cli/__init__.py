@@ -20,6 +20,7 @@ SUBCOMMANDS = (
     "worker",
     "check",
     "fmt",
+    "pin_uids",
     "schema",
     "send_signup",
     "tenants",

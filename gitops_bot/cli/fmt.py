@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -38,10 +40,24 @@ def run(args: argparse.Namespace) -> int:
             changed += 1
             print(file)
             if not args.check:
-                # Replace, not rewrite in place: an interrupted fmt leaves the old file whole.
-                draft = file.with_name(f".{file.name}.fmt")
-                draft.write_text(canonical, encoding="utf-8")
-                draft.replace(file)
+                replace_file(file, canonical)
     if failed:
         return 1
     return 1 if args.check and changed else 0
+
+
+def replace_file(file: Path, text: str) -> None:
+    """Replace `file` by a new one with `text`, never writing through a link.
+
+    The draft is a new file that mkstemp creates exclusively beside the target, so a
+    committed symlink cannot redirect the write, and an interrupted run leaves the old
+    file whole.
+    """
+    handle, draft = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        Path(draft).replace(file)
+    except BaseException:
+        Path(draft).unlink(missing_ok=True)
+        raise

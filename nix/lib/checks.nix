@@ -1,12 +1,6 @@
-# Pure core of the tenant fleet: load tenants/*.json, check every value again, and turn each
-# tenant into its plan (names, paths, limits) and its units. Written with builtins only, so
-# `nix-instantiate --eval` runs it without nixpkgs, and the NixOS module, `gitops-bot plan` and
-# the tests all read the same rules from here.
-#
-# The promise this file keeps: a tenant's plan and units are a function of that tenant's own
-# file (plus the inventory and the host-wide settings), never of the other tenants, their
-# order, their count or where the tenants/ folder lives. Nothing here may list all tenants
-# into one value that a shared unit or nginx reads.
+# What a tenant file and the inventory must be before anything is derived from them: every
+# value is checked again here with builtins.match, whatever the bot's checker already said,
+# because these values end up in unit files, SQL and nginx. Builtins only.
 let
   inherit (builtins)
     all
@@ -14,9 +8,9 @@ let
     elem
     filter
     foldl'
-    hashString
     head
     isAttrs
+    isInt
     isList
     isString
     length
@@ -24,7 +18,6 @@ let
     match
     readDir
     readFile
-    replaceStrings
     sort
     split
     stringLength
@@ -41,6 +34,16 @@ let
     "status" "support" "test" "webhooks" "webmail" "www"
   ];
 
+  # Tenant uids and gids, pinned in each tenant file and never reused. The block sits where
+  # systemd's docs/UIDS-GIDS.md lists nothing (above systemd-nspawn's container ranges,
+  # below the foreign range and 2^31) and far above NixOS's own allocations (system users
+  # 400-999, normal users 1000-29999, their subuid ranges from 100000). Kept equal to
+  # gitops_bot.tenant.UID_RANGE; tests/test_nix.py compares the two.
+  uidRange = {
+    first = 1879048192; # 0x70000000
+    last = 1895825407; # 0x70ffffff: 16,777,216 tenants in a fleet's lifetime
+  };
+
   # POSIX extended regexes, matched against the whole string by builtins.match. Bracket
   # expressions list every allowed byte, so quotes, ';', '/', '.', '$', '{', spaces and
   # newlines can never match.
@@ -50,6 +53,8 @@ let
   tenantFileRe = "([a-z0-9][a-z0-9-]*)\\.json";
   memoryRe = "[0-9]+[KMGT]?";
   cpuRe = "[0-9]+%";
+  # systemd time spans as the inventory may write them for idle stops: 90s, 15min, 1h.
+  idleRe = "[1-9][0-9]{0,5}(s|min|h)";
 
   matches = re: value: isString value && match re value != null;
 
@@ -70,8 +75,6 @@ let
       sort (a: b: a > b) list
     );
 
-  optionalAttrs = cond: attrs: if cond then attrs else { };
-
   slugProblem = slug:
     if !isString slug then
       "is not a string"
@@ -81,6 +84,14 @@ let
       "has '--' in the third and fourth positions (punycode)"
     else if elem slug reservedSlugs then
       "is reserved"
+    else
+      null;
+
+  uidProblem = uid:
+    if !isInt uid then
+      "is not an integer"
+    else if uid < uidRange.first || uid > uidRange.last then
+      "is outside the tenant range ${toString uidRange.first}-${toString uidRange.last}"
     else
       null;
 
@@ -105,30 +116,28 @@ let
     else
       null;
 
+  planProblem = name: plan:
+    if !matches identifierRe name then
+      "plan name ${toJSON name} is not an identifier"
+    else if !isAttrs plan then
+      "plans.${name} is not an object"
+    else if !matches memoryRe (plan.memoryMax or null) then
+      "plans.${name}.memoryMax is not like 512M or 4G"
+    else if !matches cpuRe (plan.cpuQuota or null) then
+      "plans.${name}.cpuQuota is not like 50%"
+    else if plan ? idleStop && !matches idleRe plan.idleStop then
+      "plans.${name}.idleStop is not like 90s, 15min or 1h"
+    else
+      null;
+
   # Inventory values reach unit files and nginx too, so they get the same treatment.
   checkInventory = inventory:
     let
       fail = what: throw "nix/inventory.json: ${what}";
       base = inventory.baseDomain or (fail "baseDomain is missing");
       baseProblem = hostnameProblem base;
-      planProblems = filter (p: p != null) (
-        map (
-          name:
-          let
-            plan = inventory.plans.${name};
-          in
-          if !matches identifierRe name then
-            "plan name ${toJSON name} is not an identifier"
-          else if !isAttrs plan then
-            "plans.${name} is not an object"
-          else if !matches memoryRe (plan.memoryMax or null) then
-            "plans.${name}.memoryMax is not like 512M or 4G"
-          else if !matches cpuRe (plan.cpuQuota or null) then
-            "plans.${name}.cpuQuota is not like 50%"
-          else
-            null
-        ) (attrNames (inventory.plans or (fail "plans is missing")))
-      );
+      plans = inventory.plans or (fail "plans is missing");
+      planProblems = filter (p: p != null) (map (n: planProblem n plans.${n}) (attrNames plans));
     in
     if baseProblem != null then
       fail "baseDomain ${toJSON base} ${baseProblem}"
@@ -136,6 +145,17 @@ let
       fail (head planProblems)
     else
       inventory;
+
+  domainProblem = inventory: d:
+    let
+      why = hostnameProblem d;
+    in
+    if why != null then
+      "domain ${toJSON d} ${why}"
+    else if d == inventory.baseDomain || hasSuffix ".${inventory.baseDomain}" d then
+      "domain ${toJSON d} is under the base domain ${inventory.baseDomain}"
+    else
+      null;
 
   # One file in, one checked tenant out; `name` is the file name, never the folder's path, so
   # the messages and the result do not depend on where tenants/ lives.
@@ -149,20 +169,11 @@ let
       fileSlug = head (match tenantFileRe name);
       slug = raw.slug or (fail "slug is missing");
       slugWhy = slugProblem slug;
+      uid = raw.uid or (fail "uid is missing (`gitops-bot pin-uids` pins one per tenant)");
+      uidWhy = uidProblem uid;
       domains = raw.domains or [ ];
       domainProblems = filter (p: p != null) (
-        map (
-          d:
-          let
-            why = hostnameProblem d;
-          in
-          if why != null then
-            "domain ${toJSON d} ${why}"
-          else if d == inventory.baseDomain || hasSuffix ".${inventory.baseDomain}" d then
-            "domain ${toJSON d} is under the base domain ${inventory.baseDomain}"
-          else
-            null
-        ) (if isList domains then domains else [ ])
+        map (domainProblem inventory) (if isList domains then domains else [ ])
       );
       host = raw.host or (fail "host is missing");
       plan = raw.plan or (fail "plan is missing");
@@ -176,6 +187,8 @@ let
       fail "slug ${toJSON slug} does not match the file name"
     else if (raw.schemaVersion or null) != 1 then
       fail "schemaVersion must be 1"
+    else if uidWhy != null then
+      fail "uid ${toJSON uid} ${uidWhy}"
     else if !isList domains then
       fail "domains must be a list"
     else if domainProblems != [ ] then
@@ -190,274 +203,12 @@ let
       fail "state ${toJSON state} is neither active nor suspended"
     else
       {
-        inherit slug host plan state;
+        inherit slug uid host plan state;
         domains = uniqueSorted domains;
       };
 
-  # Linux user names stay under 32 bytes; peer authentication needs the PostgreSQL role to
-  # equal the user name, so both come from here. Long slugs keep a readable prefix and a hash.
-  userNameOf = slug:
-    if stringLength slug <= 24 then
-      "tenant-${slug}"
-    else
-      "t-${substring 0 20 slug}-${substring 0 8 (hashString "sha256" slug)}";
-
-  escapeRegex = s: replaceStrings [ "." ] [ "\\." ] s;
-
-  # Host-wide settings: the module passes its real values; `gitops-bot plan`, the tests and
-  # the benchmark use these defaults, which only have to be the same at both revisions.
-  defaultSettings = {
-    nginxGroup = "nginx";
-    database = true;
-    tools = {
-      touch = "touch";
-      chgrp = "chgrp";
-      chmod = "chmod";
-      psql = "psql";
-    };
-    appCommand = p: "tenant-app --socket ${p.socket} --state-directory ${p.statePath}";
-    appServiceConfig = { };
-    appExecStartPre = [ ];
-    acmeWebroot = "/var/lib/acme/acme-challenge";
-  };
-
-  # Everything the module derives for one tenant, as plain data.
-  tenantPlan = inventory: t:
-    let
-      slug = t.slug;
-      user = userNameOf slug;
-      limits = inventory.plans.${t.plan};
-    in
-    {
-      inherit slug user;
-      inherit (t) host plan state domains;
-      active = t.state == "active";
-      group = user;
-      units = {
-        app = "tenant-${slug}.service";
-        database = "tenant-${slug}-db.service";
-        route = "tenant-${slug}-route.service";
-      };
-      runtimeDirectory = "tenants/${slug}";
-      socketDirectory = "/run/tenants/${slug}";
-      socket = "/run/tenants/${slug}/http.sock";
-      stateDirectory = "tenants/${slug}";
-      statePath = "/var/lib/tenants/${slug}";
-      routeDirectory = "tenant-routes/${slug}";
-      routeMarker = "/run/tenant-routes/${slug}/${t.state}";
-      database = {
-        name = user;
-        role = user;
-      };
-      route = {
-        subdomain = "${slug}.${inventory.baseDomain}";
-        customDomains = t.domains;
-      };
-      limits = {
-        MemoryMax = limits.memoryMax;
-        CPUQuota = limits.cpuQuota;
-      };
-    };
-
-  # SQL identifiers and literals built from a checked user name: [a-z0-9-] only, so quoting
-  # is enough and nothing can close the quotes.
-  databaseScript = settings: p: ''
-    set -eu
-    ${settings.tools.psql} -v ON_ERROR_STOP=1 --no-psqlrc <<'SQL'
-    SELECT 'CREATE ROLE "${p.database.role}" LOGIN'
-      WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${p.database.role}')\gexec
-    SELECT 'CREATE DATABASE "${p.database.name}" OWNER "${p.database.role}"'
-      WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '${p.database.name}')\gexec
-    REVOKE ALL ON DATABASE "${p.database.name}" FROM PUBLIC;
-    GRANT ALL ON DATABASE "${p.database.name}" TO "${p.database.role}";
-    SQL
-  '';
-
-  # systemd.services entries (NixOS option syntax) for one tenant. Keys are unit names
-  # without ".service". A suspended tenant has no app unit, so a switch stops it.
-  tenantUnits = settings: p:
-    let
-      hardening = {
-        NoNewPrivileges = true;
-        PrivateTmp = true;
-        PrivateDevices = true;
-        ProtectSystem = "strict";
-        ProtectHome = true;
-        ProtectClock = true;
-        ProtectControlGroups = true;
-        ProtectHostname = true;
-        ProtectKernelLogs = true;
-        ProtectKernelModules = true;
-        ProtectKernelTunables = true;
-        ProtectProc = "invisible";
-        LockPersonality = true;
-        RestrictNamespaces = true;
-        RestrictRealtime = true;
-        RestrictSUIDSGID = true;
-        RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" ];
-        SystemCallArchitectures = "native";
-        CapabilityBoundingSet = [ "" ];
-      };
-      route = {
-        description = "Route state of tenant ${p.slug}";
-        wantedBy = [ "multi-user.target" ];
-        serviceConfig = {
-          Type = "oneshot";
-          RemainAfterExit = true;
-          # The marker lives as long as this unit: removing the tenant removes its route.
-          RuntimeDirectory = p.routeDirectory;
-          RuntimeDirectoryMode = "0755";
-          ExecStart = "${settings.tools.touch} ${p.routeMarker}";
-        };
-      };
-      database = {
-        description = "Database and role of tenant ${p.slug}";
-        wantedBy = [ "multi-user.target" ];
-        # Wants, not Requires: a restart of PostgreSQL must not propagate to every tenant.
-        wants = [ "postgresql.target" ];
-        after = [ "postgresql.target" "postgresql.service" ];
-        script = databaseScript settings p;
-        serviceConfig = hardening // {
-          Type = "oneshot";
-          RemainAfterExit = true;
-          User = "postgres";
-          Group = "postgres";
-          PrivateNetwork = true;
-          RestrictAddressFamilies = [ "AF_UNIX" ];
-        };
-      };
-      app = {
-        description = "Tenant ${p.slug}";
-        wantedBy = [ "multi-user.target" ];
-        # Wants, not Requires: re-running the database unit must not restart the app.
-        wants = if settings.database then [ p.units.database ] else [ ];
-        after = [ "network.target" ] ++ (if settings.database then [ p.units.database ] else [ ]);
-        environment = {
-          TENANT_SLUG = p.slug;
-          TENANT_SOCKET = p.socket;
-          TENANT_STATE_DIRECTORY = p.statePath;
-        }
-        // optionalAttrs settings.database {
-          PGHOST = "/run/postgresql";
-          PGDATABASE = p.database.name;
-          PGUSER = p.database.role;
-        };
-        serviceConfig = hardening // p.limits // settings.appServiceConfig // {
-          User = p.user;
-          Group = p.group;
-          ExecStart = settings.appCommand p;
-          # The socket directory belongs to the tenant's user and to nginx's primary group,
-          # a group nginx has had since it started: a new tenant needs no nginx restart, and
-          # other tenants (neither owner nor group) cannot connect. setgid makes the socket
-          # inherit the group; UMask 0007 lets that group connect.
-          RuntimeDirectory = p.runtimeDirectory;
-          RuntimeDirectoryMode = "0750";
-          ExecStartPre = [
-            "+${settings.tools.chgrp} ${settings.nginxGroup} ${p.socketDirectory}"
-            "+${settings.tools.chmod} 2750 ${p.socketDirectory}"
-          ] ++ settings.appExecStartPre;
-          UMask = "0007";
-          StateDirectory = p.stateDirectory;
-          StateDirectoryMode = "0700";
-          Restart = "on-failure";
-          RestartSec = "5s";
-        };
-      };
-    in
-    {
-      "tenant-${p.slug}-route" = route;
-    }
-    // optionalAttrs settings.database { "tenant-${p.slug}-db" = database; }
-    // optionalAttrs p.active { "tenant-${p.slug}" = app; };
-
-  # What nginx does when the tenant's socket does not answer: the route marker, written by the
-  # tenant's own route unit, tells a suspended tenant (503) from an unknown name (404). The
-  # text is the same for every tenant, so no tenant change edits nginx's configuration.
-  unavailableLocation = ''
-    default_type text/html;
-    add_header Cache-Control "no-store" always;
-    if (-f /run/tenant-routes/$tenant/suspended) {
-      return 503 "<!doctype html><title>Suspended</title><h1>This site is suspended</h1><p>Please contact support.</p>\n";
-    }
-    if (-f /run/tenant-routes/$tenant/active) {
-      return 502 "<!doctype html><title>Unavailable</title><h1>This site is starting or unavailable</h1><p>Please retry in a minute.</p>\n";
-    }
-    return 404 "<!doctype html><title>Not found</title><h1>No site here</h1>\n";
-  '';
-
-  proxyLocations = socketExpr: {
-    "/" = {
-      proxyPass = "http://unix:${socketExpr}:";
-      recommendedProxySettings = true;
-      extraConfig = ''
-        error_page 502 504 = @tenant_unavailable;
-      '';
-    };
-    "@tenant_unavailable".extraConfig = unavailableLocation;
-  };
-
-  # services.nginx.virtualHosts entries of one tenant: its custom domains only. The
-  # certificate is referenced by path, not through enableACME/useACMEHost, so nginx.service
-  # itself never learns about per-tenant certificates (see docs/nixos.md).
-  tenantVirtualHosts = settings: p:
-    listToAttrs (
-      map (domain: {
-        name = domain;
-        value = {
-          onlySSL = true;
-          sslCertificate = "/var/lib/acme/${domain}/fullchain.pem";
-          sslCertificateKey = "/var/lib/acme/${domain}/key.pem";
-          extraConfig = ''
-            set $tenant ${p.slug};
-          '';
-          locations = proxyLocations p.socket;
-        };
-      }) p.route.customDomains
-    );
-
-  # security.acme.certs entries of one tenant: HTTP-01 through the shared port-80 server.
-  tenantCertificates = settings: p:
-    listToAttrs (
-      map (domain: {
-        name = domain;
-        value = {
-          webroot = settings.acmeWebroot;
-          group = settings.nginxGroup;
-          reloadServices = [ "nginx.service" ];
-        };
-      }) p.route.customDomains
-    );
-
-  # The fleet-wide nginx parts. They depend on the base domain and settings only.
-  sharedVirtualHosts = settings: baseDomain: {
-    "tenants-wildcard" = {
-      serverName = "~^(?<tenant>[a-z0-9-]+)\\.${escapeRegex baseDomain}$";
-      onlySSL = true;
-      useACMEHost = baseDomain;
-      locations = proxyLocations "/run/tenants/$tenant/http.sock";
-    };
-    "tenants-default" = {
-      serverName = "_";
-      default = true;
-      rejectSSL = true;
-      locations."^~ /.well-known/acme-challenge/".root = settings.acmeWebroot;
-      locations."/".return = "301 https://$host$request_uri";
-    };
-  };
-
-  hashOf = value: hashString "sha256" (toJSON value);
-
-  # Everything a switch would act on for one tenant, with one fingerprint per unit and per
-  # virtual host. `gitops-bot plan` diffs these between two revisions; the module builds the
-  # same units from the same functions.
-  tenantSummary = settings: p: {
-    inherit (p) slug state plan domains user;
-    units = builtins.mapAttrs (_: hashOf) (tenantUnits settings p);
-    virtualHosts = builtins.mapAttrs (_: hashOf) (tenantVirtualHosts settings p);
-    certificates = builtins.mapAttrs (_: hashOf) (tenantCertificates settings p);
-    fingerprint = hashOf p;
-  };
-
+  # Every regular <slug>.json file of `dir`, checked, by slug. readDir reports a symlink as
+  # "symlink", so a link is never followed, whatever it points to.
   loadTenants = { dir, inventory }:
     let
       inv = checkInventory inventory;
@@ -482,65 +233,19 @@ let
       ) names
     );
 
-  selectHost = host: tenants:
-    listToAttrs (
-      map (slug: {
-        name = slug;
-        value = tenants.${slug};
-      }) (filter (slug: tenants.${slug}.host == host) (attrNames tenants))
-    );
-
   readInventory = file: checkInventory (builtins.fromJSON (readFile file));
 in
-rec {
+{
   inherit
     reservedSlugs
+    uidRange
     slugProblem
+    uidProblem
     hostnameProblem
     checkInventory
     readInventory
     loadTenant
     loadTenants
-    selectHost
-    userNameOf
-    tenantPlan
-    tenantUnits
-    tenantVirtualHosts
-    tenantCertificates
-    sharedVirtualHosts
-    tenantSummary
-    defaultSettings
-    hashOf
-    escapeRegex
+    hasSuffix
     ;
-
-  # Plans of every tenant of `host`, by slug.
-  hostPlans = { dir, inventory, host }:
-    let
-      inv = checkInventory inventory;
-    in
-    builtins.mapAttrs (_: tenantPlan inv) (selectHost host (loadTenants {
-      inherit dir;
-      inventory = inv;
-    }));
-
-  # The whole fleet as `gitops-bot plan` reads it: hosts -> tenants -> summary.
-  fleetSummary = { dir, inventory, settings ? defaultSettings }:
-    let
-      inv = checkInventory inventory;
-      tenants = loadTenants {
-        inherit dir;
-        inventory = inv;
-      };
-      shared = hashOf (sharedVirtualHosts settings inv.baseDomain);
-    in
-    {
-      baseDomain = inv.baseDomain;
-      sharedNginx = shared;
-      hosts = builtins.mapAttrs (
-        host: _: builtins.mapAttrs (_: t: tenantSummary settings (tenantPlan inv t)) (selectHost host tenants)
-      ) inv.hosts;
-      # Tenants placed on a host the inventory does not have: nothing would run them.
-      unplaced = filter (slug: !(inv.hosts ? ${tenants.${slug}.host})) (attrNames tenants);
-    };
 }

@@ -40,12 +40,13 @@ let
 in
 {
   services = asJson cfg.systemd.services;
+  sockets = asJson cfg.systemd.sockets;
   virtualHosts = asJson cfg.services.nginx.virtualHosts;
   certificates = asJson cfg.security.acme.certs;
   users = asJson cfg.users.users;
   groups = builtins.attrNames cfg.users.groups;
   nginx = {
-    inherit (cfg.services.nginx) enable enableReload;
+    inherit (cfg.services.nginx) enable enableReload serverNamesHashBucketSize appendHttpConfig;
   };
   postgresql = cfg.services.postgresql.enable;
   failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) cfg.assertions);

@@ -20,6 +20,7 @@ in
       default = "web-1";
     };
     systemd.services = loose;
+    systemd.sockets = loose;
     users.users = loose;
     users.groups = loose;
     security.acme.certs = loose;
@@ -31,6 +32,10 @@ in
       package = mkOption {
         type = types.str;
         default = "/stub/postgresql";
+      };
+      settings.port = mkOption {
+        type = types.port;
+        default = 5432;
       };
     };
     services.nginx = {
@@ -53,6 +58,14 @@ in
       group = mkOption {
         type = types.str;
         default = "nginx";
+      };
+      serverNamesHashBucketSize = mkOption {
+        type = types.nullOr types.ints.positive;
+        default = null;
+      };
+      appendHttpConfig = mkOption {
+        type = types.lines;
+        default = "";
       };
       virtualHosts = loose;
     };
