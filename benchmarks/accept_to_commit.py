@@ -131,6 +131,7 @@ def naive_writer(root: Path, count: int, prefix: str) -> list[float]:
             "schemaVersion": 1,
             "slug": slug,
             "state": "active",
+            "uid": 0x70000000 + 500_000 + i,
         }
         path = f"tenants/{slug}.json"
         (root / prefix / path).write_text(canonical(document))

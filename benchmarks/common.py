@@ -206,6 +206,7 @@ def tenant_document(i: int, host_names: Sequence[str]) -> dict[str, object]:
         "schemaVersion": 1,
         "slug": slug,
         "state": "suspended" if i % 50 == 0 else "active",
+        "uid": 0x70000000 + i,
     }
 
 

@@ -72,9 +72,7 @@ class Intake:
             uid = self.store.allocate_uid()
         except UidsExhausted as exhausted:
             return error(503, f"{exhausted}; the operator must widen the range")
-        return self._queue_signup(
-            event_id, body_sha256, event, slug=decision, host=host, uid=uid
-        )
+        return self._queue_signup(event_id, body_sha256, event, slug=decision, host=host, uid=uid)
 
     def _inventory_if_open(self) -> Inventory | Answer:
         """The inventory, or a 503 while intake cannot decide or must not queue more."""

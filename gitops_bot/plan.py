@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from gitops_bot import nixeval, plan_render
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Mapping
 
 Source = Literal["nix", "files"]
 Format = Literal["text", "json", "markdown"]
@@ -24,6 +24,11 @@ _TENANT_FILE: Final = re.compile(r"^[a-z0-9][a-z0-9-]*\.json$")
 NO_NIX: Final = (
     "nix-instantiate not found: FILE-LEVEL DIFF of tenants/*.json only; "
     "nix/ was not evaluated, so unit and nginx actions are not known."
+)
+NAMING_CHANGED: Final = (
+    "ONE-TIME MIGRATION: nix/ names units by naming scheme {new} at {head} and {old} at "
+    "{base}. Every tenant's units are renamed, so each running tenant is stopped and "
+    "started once by this deploy (see docs/nixos.md, 'Migrating a host'). Announce it."
 )
 RULES_CHANGED: Final = (
     "{files} changed: units may change beyond this plan; "
@@ -135,6 +140,12 @@ def _compare(base_tree: Path, head_tree: Path, *, base_name: str, head_name: str
     new = nixeval.evaluate(head_tree, rules=head_tree)
     if not (base_tree / nixeval.SUMMARY).is_file():
         notes = (*notes, f"{base_name} has no {nixeval.SUMMARY}: read with {head_name}'s rules")
+    old_naming, new_naming = old.get("naming", 1), new.get("naming", 1)
+    if old_naming != new_naming:
+        migration = NAMING_CHANGED.format(
+            old=old_naming, new=new_naming, base=base_name, head=head_name
+        )
+        notes = (migration, *notes)
     notes = (*notes, *(f"tenant {s} names a host the inventory lacks" for s in new["unplaced"]))
     return Report(base_name, head_name, "nix", diff(old, new), notes)
 
@@ -157,18 +168,18 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[HostPlan, ...]
 def _diff_host(
     host: str, old: Mapping[str, Any], new: Mapping[str, Any], *, shared_changed: bool
 ) -> HostPlan:
-    old_units, new_units = _merged(old, "units"), _merged(new, "units")
+    old_units, new_units = _unit_files(old), _unit_files(new)
     old_vhosts, new_vhosts = _merged(old, "virtualHosts"), _merged(new, "virtualHosts")
     vhost_changes = _changes(old_vhosts, new_vhosts)
     if shared_changed and (old or new):
         vhost_changes = (*vhost_changes, "shared tenant routing (base domain)")
     return replace(
         _classify(host, old, new),
-        start=_service_names(set(new_units) - set(old_units)),
-        restart=_service_names(
-            u for u in set(old_units) & set(new_units) if old_units[u] != new_units[u]
+        start=tuple(sorted(set(new_units) - set(old_units))),
+        restart=tuple(
+            sorted(u for u in set(old_units) & set(new_units) if old_units[u] != new_units[u])
         ),
-        stop=_service_names(set(old_units) - set(new_units)),
+        stop=tuple(sorted(set(old_units) - set(new_units))),
         nginx_reload=bool(vhost_changes),
         nginx_changes=vhost_changes,
     )
@@ -210,8 +221,13 @@ def _changes(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[str, ...]:
     )
 
 
-def _service_names(units: Iterable[str]) -> tuple[str, ...]:
-    return tuple(sorted(f"{unit}.service" for unit in units))
+def _unit_files(tenants: Mapping[str, Any]) -> dict[str, str]:
+    """Fingerprints by unit file name. Summaries before naming 2 named services only, and
+    without their suffix (tenant-acme-db); a unit name never has a dot otherwise."""
+    return {
+        name if "." in name else f"{name}.service": fingerprint
+        for name, fingerprint in _merged(tenants, "units").items()
+    }
 
 
 def _read_files(tree: Path) -> dict[str, dict[str, Any]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from nix_helpers import uid_of
+
 from gitops_bot import gitrepo
 from gitops_bot.cli import main
 from helpers import Clone
@@ -39,6 +41,7 @@ def tenant(slug: str, host: str, state: str = "active") -> dict[str, Any]:
         "schemaVersion": 1,
         "slug": slug,
         "state": state,
+        "uid": uid_of(slug),
     }
 
 

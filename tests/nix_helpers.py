@@ -6,10 +6,13 @@ import json
 import os
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from gitops_bot.tenant import UID_RANGE
 
 REPO = Path(__file__).resolve().parent.parent
 NIX_DIR = REPO / "nix"
@@ -36,6 +39,12 @@ def nix_path(path: Path) -> str:
     return f"(/. + {nix_str(str(path))})"
 
 
+def uid_of(slug: str) -> int:
+    """A uid for a test tenant: fixed per slug, and apart for the few slugs one test writes
+    (write_fleet numbers its own tenants, so a large fleet never meets a collision)."""
+    return UID_RANGE.start + zlib.crc32(slug.encode()) % len(UID_RANGE)
+
+
 def tenant_data(
     slug: str,
     *,
@@ -43,6 +52,7 @@ def tenant_data(
     plan: str = "pro",
     state: str = "active",
     domains: tuple[str, ...] = (),
+    uid: int | None = None,
 ) -> dict[str, Any]:
     return {
         "$schema": "./tenant.schema.json",
@@ -54,6 +64,7 @@ def tenant_data(
         "schemaVersion": 1,
         "slug": slug,
         "state": state,
+        "uid": uid_of(slug) if uid is None else uid,
     }
 
 
@@ -74,7 +85,9 @@ def write_fleet(
     for i in range(count):
         slug = f"tenant{i:05d}"
         domains = (f"shop{i}.example.org",) if i % 5 == 0 else ()
-        write_tenant(directory, slug, host=hosts[i % len(hosts)], domains=domains)
+        write_tenant(
+            directory, slug, host=hosts[i % len(hosts)], domains=domains, uid=UID_RANGE.start + i
+        )
 
 
 def run_nix(expr: str, *, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:

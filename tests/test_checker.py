@@ -221,7 +221,7 @@ def test_base_accepts_new_deleted_and_mutable_changes(repo_checkout: Path) -> No
     edit(repo_checkout, "acme", plan="free", state="suspended", domains=["www.acme.example"])
     (repo_checkout / "tenants/globex.json").unlink()
     shutil.copy(repo_checkout / "tenants/initech.json", repo_checkout / "tenants/newco.json")
-    edit(repo_checkout, "newco", slug="newco", domains=[], origin="msg_new")
+    edit(repo_checkout, "newco", slug="newco", domains=[], origin="msg_new", uid=0x70000100)
     assert main(["check", str(repo_checkout), "--base", "HEAD"]) == 0
 
 

@@ -42,8 +42,13 @@ def test_reviewed_plan_opens_a_described_pull_request(
     # The plan, from nix/ as the main branch has it: what merging starts, and nothing else.
     assert "evaluated nix/ at both revisions" in pull.body
     assert "| added | `bigcorp` |" in pull.body
-    units = ("tenant-bigcorp-db", "tenant-bigcorp-route", "tenant-bigcorp")
-    assert f"| start | {', '.join(f'`{u}.service`' for u in units)} |" in pull.body
+    units = (
+        "tenant-app@bigcorp.service",
+        "tenant-app@bigcorp.socket",
+        "tenant-db@bigcorp.service",
+        "tenant-route@bigcorp.service",
+    )
+    assert f"| start | {', '.join(f'`{u}`' for u in units)} |" in pull.body
     assert "| restart | - |" in pull.body
     assert "| nginx | unchanged |" in pull.body
     assert "smallco" not in pull.body.partition("## What merging deploys")[2]

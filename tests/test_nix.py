@@ -60,12 +60,14 @@ def test_example_tenants_load_and_each_host_gets_exactly_its_own() -> None:
 def test_a_plan_names_everything_the_module_creates() -> None:
     plan = nix_eval(plans_expr(REPO / "tenants"))["initech"]
     assert plan["units"] == {
-        "app": "tenant-initech.service",
-        "database": "tenant-initech-db.service",
-        "route": "tenant-initech-route.service",
+        "app": "tenant-app@initech.service",
+        "socket": "tenant-app@initech.socket",
+        "database": "tenant-db@initech.service",
+        "route": "tenant-route@initech.service",
     }
     assert plan["user"] == plan["group"] == plan["database"]["role"] == "tenant-initech"
-    assert plan["socket"] == "/run/tenants/initech/http.sock"
+    assert plan["uid"] == plan["gid"] == 0x70000002
+    assert plan["socket"] == "/run/tenant-sockets/initech.sock"
     assert plan["statePath"] == "/var/lib/tenants/initech"
     assert plan["route"] == {
         "subdomain": "initech.tenants.example.com",
@@ -75,14 +77,16 @@ def test_a_plan_names_everything_the_module_creates() -> None:
     assert plan["active"] is False
 
 
-def test_long_slugs_get_short_unique_user_names(tmp_path: Path) -> None:
+def test_long_slugs_get_short_unique_user_names_from_their_uid(tmp_path: Path) -> None:
     long_a, long_b = "a" * 30 + "-one", "a" * 30 + "-two"
-    for slug in (long_a, long_b):
-        write_tenant(tmp_path, slug)
+    write_tenant(tmp_path, long_a, uid=0x70000010)
+    write_tenant(tmp_path, long_b, uid=0x70FFFFFF)
     plans = nix_eval(plans_expr(tmp_path))
-    users = {plans[s]["user"] for s in (long_a, long_b)}
-    assert len(users) == 2
-    assert all(len(u) <= 31 for u in users)
+    assert plans[long_a]["user"] == f"t-{'a' * 16}-{0x70000010}"
+    assert plans[long_b]["user"] == f"t-{'a' * 16}-{0x70FFFFFF}"
+    assert all(len(plans[s]["user"]) <= 31 for s in (long_a, long_b))
+    # naming 1's hashed name is kept for the database unit's one-time rename.
+    assert plans[long_a]["legacyUser"].startswith(f"t-{'a' * 20}-")
 
 
 def test_only_slug_json_files_are_read(tmp_path: Path) -> None:
@@ -133,8 +137,8 @@ def test_suspending_one_tenant_changes_that_tenant_only(tmp_path: Path) -> None:
     changed = {slug for slug in old if old[slug] != new[slug]}
     assert changed == {"tenant00005"}
     units = json.loads(new["tenant00005"]["units"])
-    assert "tenant-tenant00005" not in units  # a suspended tenant's app unit goes away
-    assert "tenant-tenant00005-db" in units  # its database stays
+    assert "tenant-app@tenant00005" not in units  # a suspended tenant's app unit goes away
+    assert "tenant-db@tenant00005" in units  # its database stays
 
 
 def test_removing_one_tenant_changes_nothing_else(tmp_path: Path) -> None:
@@ -281,9 +285,11 @@ def test_the_plan_summary_evaluates_in_restricted_mode() -> None:
     summary = json.loads(result.stdout)
     assert set(summary["hosts"]["web-1"]) == {"acme", "initech"}
     assert set(summary["hosts"]["web-1"]["initech"]["units"]) == {
-        "tenant-initech-db",
-        "tenant-initech-route",
+        "tenant-db@initech.service",
+        "tenant-route@initech.service",
     }
+    assert summary["naming"] == 2
+    assert summary["problems"] == {"web-1": [], "web-2": []}
 
 
 # The real module system, against stub options (nix/tests/stub-options.nix). Needs nixpkgs'
@@ -313,16 +319,19 @@ def _changed(old: dict[str, str], new: dict[str, str]) -> set[str]:
 def test_module_adding_a_tenant_and_a_domain_changes_no_existing_unit() -> None:
     old, new = _module(FIXTURES / "before"), _module(FIXTURES / "after")
     assert old["failedAssertions"] == new["failedAssertions"] == []
-    for key in ("services", "virtualHosts", "certificates", "users"):
+    for key in ("services", "sockets", "virtualHosts", "certificates", "users"):
         assert _changed(old[key], new[key]) == set(), key
     assert set(new["services"]) - set(old["services"]) == {
-        "tenant-charlie",
-        "tenant-charlie-db",
-        "tenant-charlie-route",
+        "tenant-app@charlie",
+        "tenant-db@charlie",
+        "tenant-route@charlie",
         "acme-shop.charlie.test",
+        "acme-order-renew-shop.charlie.test",
     }
+    assert set(new["sockets"]) - set(old["sockets"]) == {"tenant-app@charlie"}
     assert set(new["virtualHosts"]) - set(old["virtualHosts"]) == {"shop.charlie.test"}
-    assert new["nginx"] == {"enable": True, "enableReload": True}
+    assert new["nginx"] == old["nginx"]
+    assert new["nginx"]["enableReload"] is True
 
 
 @needs_nixpkgs_lib
@@ -334,17 +343,21 @@ def test_module_adding_a_subdomain_tenant_changes_no_nginx_configuration(tmp_pat
     assert new["virtualHosts"] == old["virtualHosts"]
     assert new["certificates"] == old["certificates"]
     assert set(new["services"]) - set(old["services"]) == {
-        "tenant-delta",
-        "tenant-delta-db",
-        "tenant-delta-route",
+        "tenant-app@delta",
+        "tenant-db@delta",
+        "tenant-route@delta",
     }
 
 
 @needs_nixpkgs_lib
 def test_module_suspending_a_tenant_touches_only_its_units() -> None:
     old, new = _module(FIXTURES / "after"), _module(FIXTURES / "suspended")
-    assert _changed(old["services"], new["services"]) == {"tenant-bravo", "tenant-bravo-route"}
-    assert "tenant-bravo" not in new["services"]
+    assert _changed(old["services"], new["services"]) == {
+        "tenant-app@bravo",
+        "tenant-route@bravo",
+    }
+    assert _changed(old["sockets"], new["sockets"]) == {"tenant-app@bravo"}
+    assert "tenant-app@bravo" not in new["services"]
     assert new["virtualHosts"] == old["virtualHosts"]
 
 
@@ -352,6 +365,6 @@ def test_module_suspending_a_tenant_touches_only_its_units() -> None:
 def test_module_refuses_a_domain_claimed_twice(tmp_path: Path) -> None:
     write_tenant(tmp_path, "alpha", host="machine", plan="small", domains=("shop.example.org",))
     write_tenant(tmp_path, "bravo", host="machine", plan="small", domains=("shop.example.org",))
-    assert _module(tmp_path, "failedAssertions") == [
-        "services.saasTenants: a custom domain is claimed by two tenants"
-    ]
+    (message,) = _module(tmp_path, "failedAssertions")
+    assert "tenants/alpha.json and tenants/bravo.json share" in message
+    assert "serverNames name shop.example.org" in message

@@ -87,9 +87,10 @@ class TestWithNix:
         web1 = host(report, "web-1")
         assert web1["added"] == ["delta"]
         assert web1["start"] == [
-            "tenant-delta-db.service",
-            "tenant-delta-route.service",
-            "tenant-delta.service",
+            "tenant-app@delta.service",
+            "tenant-app@delta.socket",
+            "tenant-db@delta.service",
+            "tenant-route@delta.service",
         ]
         assert web1["restart"] == web1["stop"] == []
         assert web1["nginx_reload"] is False
@@ -115,8 +116,8 @@ class TestWithNix:
         commit(state_repo, "suspend bravo")
         web1 = host(plan_json(state_repo, capsys), "web-1")
         assert web1["suspended"] == ["bravo"]
-        assert web1["stop"] == ["tenant-bravo.service"]
-        assert web1["restart"] == ["tenant-bravo-route.service"]
+        assert web1["stop"] == ["tenant-app@bravo.service", "tenant-app@bravo.socket"]
+        assert web1["restart"] == ["tenant-route@bravo.service"]
         assert web1["nginx_reload"] is False
 
     def test_removing_a_tenant_stops_its_units(
@@ -127,9 +128,10 @@ class TestWithNix:
         web2 = host(plan_json(state_repo, capsys), "web-2")
         assert web2["removed"] == ["carol"]
         assert web2["stop"] == [
-            "tenant-carol-db.service",
-            "tenant-carol-route.service",
-            "tenant-carol.service",
+            "tenant-app@carol.service",
+            "tenant-app@carol.socket",
+            "tenant-db@carol.service",
+            "tenant-route@carol.service",
         ]
         assert host(plan_json(state_repo, capsys), "web-1")["stop"] == []
 
@@ -140,7 +142,7 @@ class TestWithNix:
         commit(state_repo, "carol upgrades")
         report = plan_json(state_repo, capsys)
         assert host(report, "web-2")["changed"] == ["carol"]
-        assert host(report, "web-2")["restart"] == ["tenant-carol.service"]
+        assert host(report, "web-2")["restart"] == ["tenant-app@carol.service"]
         assert host(report, "web-1")["restart"] == []
 
     def test_text_and_markdown_say_what_happens(
@@ -156,7 +158,7 @@ class TestWithNix:
         assert "Nothing else restarts" in text
         assert run_plan(state_repo, "--base", "HEAD~1", "--format", "markdown") == 0
         markdown = capsys.readouterr().out
-        assert "| start | `tenant-delta-db.service`" in markdown
+        assert "| start | `tenant-app@delta.service`, `tenant-app@delta.socket`" in markdown
 
     def test_a_hostile_tenant_fails_the_plan_naming_the_file(
         self, state_repo: Path, capsys: pytest.CaptureFixture[str]

@@ -20,6 +20,7 @@ import pytest
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from nix_helpers import uid_of
 
 from gitops_bot.checker import check_file, check_files
 from gitops_bot.events import EVENT_MODELS, Event, SignupEvent, derive_slug
@@ -135,6 +136,8 @@ def tenants(
                 "origin": origin,
                 "customerRef": ref,
                 "domains": tuple(sorted(domains)),
+                # Fixed per slug, so the fleets drawn here never share a uid by chance.
+                "uid": uid_of(slug),
             }
         ),
         slug,

@@ -26,6 +26,7 @@ VALID = {
     "state": "active",
     "createdAt": "2026-11-24T12:00:00Z",
     "origin": "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+    "uid": 0x70000042,
 }
 
 
@@ -101,6 +102,10 @@ def test_valid_tenant_round_trips_in_canonical_form() -> None:
         ({"createdAt": "2026-11-24T12:00:00+01:00"}, "createdAt"),
         ({"createdAt": "2026-11-24T12:00:00"}, "createdAt"),
         ({"schemaVersion": True}, "schemaVersion"),
+        ({"uid": True}, "uid"),
+        ({"uid": 1000}, "uid"),
+        ({"uid": 0x71000000}, "uid"),
+        ({"uid": "1879048192"}, "uid"),
         ({"schemaVersion": 2}, "schemaVersion"),
         ({"state": "deleted"}, "state"),
         ({"customerRef": "ceo@acme.example"}, "customerRef"),

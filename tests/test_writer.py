@@ -82,6 +82,7 @@ def test_committed_file_is_canonical_and_holds_nothing_personal(
         "origin",
         "customerRef",
         "domains",
+        "uid",
     }
     assert "Jane" not in text
     assert "Doe" not in text
@@ -137,7 +138,7 @@ def test_slug_taken_by_a_hand_merged_change_fails_only_that_event(
     post_event(client, signup("sniped"))
     post_event(client, signup("unharmed"))
     theirs = json.loads(git(state_repo, "show", "main:tenants/globex.json"))
-    theirs.update(slug="sniped", origin="msg_by_hand")
+    theirs.update(slug="sniped", origin="msg_by_hand", uid=0x70FFFFFF)
     push_by_hand(clone(), {"tenants/sniped.json": canonical_json(theirs).encode()})
     writer.drain_once()
     files = tenant_files(state_repo)
