@@ -54,8 +54,14 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy --strict gitops_bot
 
+# nixpkgs' lib/ for the module tests (../shared/nixpkgs-lib/README.md): when the copy beside
+# the checkout is there, as in CI, those tests must run and pass instead of skipping.
+SHARED_NIXPKGS_LIB := $(abspath ../shared/nixpkgs-lib/lib)
+NIXPKGS_LIB ?= $(if $(wildcard $(SHARED_NIXPKGS_LIB)/default.nix),$(SHARED_NIXPKGS_LIB))
+
 test: lint typecheck
-	REQUIRE_NIX=1 REQUIRE_BROWSER=1 $(VENV)/bin/pytest
+	NIXPKGS_LIB=$(NIXPKGS_LIB) REQUIRE_NIXPKGS_LIB=$(if $(NIXPKGS_LIB),1) \
+	  REQUIRE_NIX=1 REQUIRE_BROWSER=1 $(VENV)/bin/pytest
 
 # The reliability suites with their counts multiplied, and every property test with that many
 # times its examples; docs/reliability.md has the figures.

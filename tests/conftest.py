@@ -61,6 +61,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # Likewise REQUIRE_BROWSER: the admin page's browser test must run in CI, not skip.
     if os.environ.get("REQUIRE_BROWSER") and find_browser() is None:
         raise pytest.UsageError("REQUIRE_BROWSER is set but no chromium is installed")
+    # And REQUIRE_NIXPKGS_LIB: the module tests run the real lib.evalModules in CI.
+    lib = os.environ.get("NIXPKGS_LIB", "")
+    if os.environ.get("REQUIRE_NIXPKGS_LIB") and not Path(lib, "default.nix").is_file():
+        raise pytest.UsageError(f"REQUIRE_NIXPKGS_LIB is set but NIXPKGS_LIB={lib!r} is no lib/")
 
 
 @pytest.fixture(autouse=True)
