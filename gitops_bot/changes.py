@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -68,12 +68,18 @@ class Applied:
         }
 
 
-def apply_events(tree: Tree, events: Sequence[QueuedEvent], *, branch: str) -> Applied:
-    """Apply `events` in order; drop those the branch or the checker refuses, then recheck.
+# A last check of the files a run would commit: why each refused path is refused.
+Veto = Callable[[Tree, Mapping[str, FileResult | None]], Mapping[str, str]]
 
-    The checker's problems name files; the last event that touched a refused file is the
-    one that failed, and the run is redone without it, since later events may have
-    depended on it.
+
+def apply_events(
+    tree: Tree, events: Sequence[QueuedEvent], *, branch: str, veto: Veto | None = None
+) -> Applied:
+    """Apply `events` in order; drop those the branch, the checker or `veto` refuses.
+
+    Problems name files; the last event that touched a refused file is the one that
+    failed, and the run is redone without it, since later events may have depended on
+    it. The veto (the hosts' own evaluation) runs only once the checker is content.
     """
     candidates = list(events)
     failed: list[tuple[QueuedEvent, str]] = []
@@ -81,12 +87,14 @@ def apply_events(tree: Tree, events: Sequence[QueuedEvent], *, branch: str) -> A
         applied = _apply_in_order(tree, candidates, branch=branch)
         applied.failed[:0] = failed
         report = tree.check(applied.results)
-        refused = {p.file: p for p in reversed(report.problems) if p.file in applied.results}
+        refused = {p.file: str(p) for p in reversed(report.problems) if p.file in applied.results}
+        if not refused and veto is not None:
+            refused = {p: r for p, r in veto(tree, applied.results).items() if p in applied.results}
         if not refused:
             return applied
-        for path, problem in refused.items():
+        for path, reason in refused.items():
             culprit = next(e for e in reversed(applied.kept) if tenant_path(e.slug) == path)
-            failed.append((culprit, str(problem)))
+            failed.append((culprit, reason))
             candidates.remove(culprit)
 
 

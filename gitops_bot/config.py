@@ -132,6 +132,11 @@ class Settings(BaseSettings):
         "local remote, 15 for GitHub, where each commit costs API requests",
     )
     poll_interval: float = Field(default=0.05, description="Seconds between queue polls")
+    host_check: bool = Field(
+        default=True,
+        description="Evaluate nix/ for the hosts a batch touches before committing it "
+        "(needs nix-instantiate; without it the checker alone decides)",
+    )
     push_attempts: int = Field(default=8, description="Rebuilds after the branch moved under us")
     synchronous: Literal["FULL", "NORMAL"] = Field(
         default="FULL", description="SQLite durability: FULL survives power loss, NORMAL a crash"

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 
 from gitops_bot import plan
 from gitops_bot.backends import Snapshot, StateRepo
-from gitops_bot.changes import Tree, apply_events, repo_tenant
+from gitops_bot.changes import Tree, Veto, apply_events, repo_tenant
 from gitops_bot.checker import FileResult, check_file
 from gitops_bot.config import Settings
 from gitops_bot.lifecycle import status_on_landing
@@ -32,7 +32,9 @@ class ReviewLane:
         repo: StateRepo,
         settings: Settings,
         reread: Callable[[], Tree],
+        veto: Veto | None = None,
     ) -> None:
+        self.veto = veto
         self.store = store
         self.repo = repo
         self.settings = settings
@@ -57,7 +59,7 @@ class ReviewLane:
                     inventory_problems=tree.inventory_problems,
                     results={**tree.results, **self._file_on(review_head, path)},
                 )
-            applied = apply_events(base, events, branch=branch)
+            applied = apply_events(base, events, branch=branch, veto=self.veto)
             for event, reason in applied.failed:
                 self.store.mark_failed(event, reason)
             if not applied.kept:
@@ -170,6 +172,9 @@ class ReviewLane:
             change = self._file_on(review_head, path)
             if not (report := tree.check(change)).ok:
                 self.store.mark_failed(event, "; ".join(str(p) for p in report.problems[:5]))
+                return
+            if self.veto is not None and (vetoed := self.veto(tree, change)):
+                self.store.mark_failed(event, "; ".join(vetoed.values()))
                 return
             merged = change[path]
             changes = {path: None if merged is None else merged.text.encode()}

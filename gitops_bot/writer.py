@@ -17,6 +17,7 @@ from gitops_bot.branchsync import BranchSync
 from gitops_bot.changes import Applied, Tree, apply_events
 from gitops_bot.checker import FileResult, check_file, is_tenant_path, parse_inventory
 from gitops_bot.config import Settings
+from gitops_bot.hostcheck import HostCheck, HostsBroken
 from gitops_bot.inventory import INVENTORY_PATH
 from gitops_bot.messages import commit_message
 from gitops_bot.queue import QueuedEvent, Store
@@ -76,7 +77,10 @@ class Writer:
         self.clock = clock
         # When the writer first saw the events it is gathering for the next commit.
         self._gathering_since: float | None = None
-        self.reviews = ReviewLane(store=store, repo=repo, settings=settings, reread=self.head)
+        self.host_check = HostCheck(repo) if settings.host_check else None
+        self.reviews = ReviewLane(
+            store=store, repo=repo, settings=settings, reread=self.head, veto=self.host_check
+        )
         self.branch_sync = BranchSync(store=store, repo=repo, branch=self.branch)
         # Checking a file is a pure function of its path and bytes, so results are kept
         # per blob: a new head costs only the files that changed.
@@ -118,7 +122,10 @@ class Writer:
         unread = {blob for _path, blob in wanted - self._checked.keys()}
         if inventory_blob is not None:
             unread.add(inventory_blob)
-        contents = self.repo.read_blobs(unread)
+        rules = set() if self.host_check is None else self.host_check.unread(snapshot)
+        contents = self.repo.read_blobs(unread | rules)
+        if self.host_check is not None:
+            self.host_check.remember({blob: contents[blob] for blob in rules})
         checked = {
             key: self._checked.get(key) or check_file(key[0], contents[key[1]]) for key in wanted
         }
@@ -213,7 +220,7 @@ class Writer:
     def _commit_direct(self, tree: Tree, events: list[QueuedEvent]) -> None:
         """One commit on the branch for all `events`; rebuilt on the new head if it moved."""
         for attempt in range(1, self.settings.push_attempts + 1):
-            applied = apply_events(tree, events, branch=self.branch)
+            applied = apply_events(tree, events, branch=self.branch, veto=self.host_check)
             self._settle(tree, applied)
             events = applied.kept
             if not events:
@@ -244,7 +251,7 @@ class Writer:
                     self.head()
                     last_read = time.monotonic()
                 settled = self.drain_once()
-            except (BackendError, BranchBroken) as problem:
+            except (BackendError, BranchBroken, HostsBroken) as problem:
                 log.error("writer paused for %.1fs: %s", backoff, problem)  # noqa: TRY400
                 errorlog.remember(self.store, "writer", str(problem))
                 stop.wait(backoff)
