@@ -1,24 +1,37 @@
 {
   # The state repo as a flake: the tenant module, one NixOS configuration per inventory host,
-  # NixOps and colmena entry points, and the VM test of the no-restart promise.
-  # No flake.lock is committed yet: the machines this was written on have no network access
-  # to GitHub; the first `nix flake lock` on an operator's machine creates it.
+  # NixOps and colmena entry points, evaluation checks per host, and the VM test of the
+  # no-restart promise. No flake.lock is committed yet: the machines this was written on have
+  # no network access to GitHub; the first `nix flake lock` on an operator's machine creates it.
   description = "gitops-bot state repo: one NixOS environment per tenants/<slug>.json";
 
-  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
+    colmena = {
+      url = "github:zhaofengli/colmena";
+      inputs.nixpkgs.follows = "nixpkgs";
+    };
+  };
 
   outputs =
-    { self, nixpkgs }:
+    {
+      self,
+      nixpkgs,
+      colmena,
+    }:
     let
       system = "x86_64-linux";
       pkgs = nixpkgs.legacyPackages.${system};
       inventory = builtins.fromJSON (builtins.readFile ./nix/inventory.json);
-      # common.nix imports the module by path, so the module system loads it once.
-      hostModules = name: [
-        ./nix/hosts/common.nix
-        ./nix/hosts/placeholder-hardware.nix
-        { networking.hostName = name; }
-      ];
+      # nix/hosts/default.nix: common.nix, the host's hardware profile (or the placeholder,
+      # which fails evaluation) and its name. common.nix imports the module by path.
+      hostModules = import ./nix/hosts;
+      # What the checks evaluate: the host as it would deploy, placeholder allowed.
+      evaluated =
+        name:
+        nixpkgs.lib.nixosSystem {
+          modules = hostModules name ++ [ { fleet.allowPlaceholderHardware = true; } ];
+        };
     in
     {
       nixosModules.default = ./nix/module.nix;
@@ -35,6 +48,7 @@
       }
       // import ./nix/network.nix;
 
+      # The raw hive, as colmena 0.4 reads it; colmena 0.5 and later read colmenaHive.
       colmena = {
         meta = {
           nixpkgs = pkgs;
@@ -45,7 +59,18 @@
         deployment.targetHost = host.address;
         imports = hostModules name;
       }) inventory.hosts;
+      colmenaHive = colmena.lib.makeHive self.colmena;
 
-      checks.${system}.tenants-no-restart = import ./nix/tests/tenants.nix { inherit pkgs; };
+      formatter.${system} = pkgs.nixfmt-tree;
+
+      checks.${system} = {
+        tenants-no-restart = import ./nix/tests/tenants.nix { inherit pkgs; };
+      }
+      # One check per host that evaluates its whole system (instantiating, not building, its
+      # toplevel), so CI without KVM still catches a host that would not evaluate.
+      // nixpkgs.lib.mapAttrs' (name: _: {
+        name = "host-${name}-evaluates";
+        value = pkgs.writeText "host-${name}-toplevel" (evaluated name).config.system.build.toplevel.drvPath;
+      }) inventory.hosts;
     };
 }

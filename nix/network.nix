@@ -10,11 +10,7 @@
 let
   inventory = builtins.fromJSON (builtins.readFile ./inventory.json);
   machine = name: host: {
-    imports = [
-      ./hosts/common.nix
-      ./hosts/placeholder-hardware.nix
-    ];
-    networking.hostName = name;
+    imports = import ./hosts name;
     deployment.targetHost = host.address;
     # NixOps would otherwise generate an SSH key per machine, authorize it for root and then
     # connect with StrictHostKeyChecking=no. The deploy workflow's state is new on every run,
