@@ -315,21 +315,23 @@ def _changed(old: dict[str, str], new: dict[str, str]) -> set[str]:
     return {name for name in old if new.get(name) != old[name]}
 
 
+NEWCOMERS = ("charlie", "alpha-db")
+NEW_DOMAINS = ("shop.charlie.test", "www.bravo.test")
+
+
 @needs_nixpkgs_lib
 def test_module_adding_a_tenant_and_a_domain_changes_no_existing_unit() -> None:
     old, new = _module(FIXTURES / "before"), _module(FIXTURES / "after")
     assert old["failedAssertions"] == new["failedAssertions"] == []
     for key in ("services", "sockets", "virtualHosts", "certificates", "users"):
         assert _changed(old[key], new[key]) == set(), key
+    # charlie and alpha-db join (alpha-db beside alpha), bravo gains a second custom domain.
     assert set(new["services"]) - set(old["services"]) == {
-        "tenant-app@charlie",
-        "tenant-db@charlie",
-        "tenant-route@charlie",
-        "acme-shop.charlie.test",
-        "acme-order-renew-shop.charlie.test",
+        *(f"tenant-{kind}@{slug}" for kind in ("app", "db", "route") for slug in NEWCOMERS),
+        *(f"acme{part}-{d}" for part in ("", "-order-renew") for d in NEW_DOMAINS),
     }
-    assert set(new["sockets"]) - set(old["sockets"]) == {"tenant-app@charlie"}
-    assert set(new["virtualHosts"]) - set(old["virtualHosts"]) == {"shop.charlie.test"}
+    assert set(new["sockets"]) - set(old["sockets"]) == {f"tenant-app@{s}" for s in NEWCOMERS}
+    assert set(new["virtualHosts"]) - set(old["virtualHosts"]) == set(NEW_DOMAINS)
     assert new["nginx"] == old["nginx"]
     assert new["nginx"]["enableReload"] is True
 
