@@ -3,8 +3,10 @@
 It serves HTTP on the listening socket systemd hands it (socket activation: LISTEN_FDS=1,
 the socket as fd 3), or with --socket on a unix socket of its own, for tests run by hand.
 With TENANT_IDLE_STOP_SECONDS set it exits cleanly after that long without a request; the
-socket, still held by systemd, starts it again on the next one. nix/demo-app.nix wraps this
-file for NixOS; tests/test_demo_app.py runs it under Debian's systemd-socket-activate.
+socket, still held by systemd, starts it again on the next one. On SIGTERM, and before an idle
+exit, it stops accepting and finishes the requests it has accepted: connections not yet accepted
+wait in the socket's backlog for the next instance, so a restart drops none. nix/demo-app.nix
+wraps this file for NixOS; tests/test_demo_app.py runs it under Debian's systemd-socket-activate.
 """
 
 from __future__ import annotations
@@ -13,13 +15,18 @@ import argparse
 import http.server
 import os
 import pathlib
+import signal
 import socket
 import socketserver
 import sys
 import threading
 import time
+from typing import Any
 
 SD_LISTEN_FDS_START = 3
+Request = socket.socket | tuple[bytes, socket.socket]  # what socketserver hands a handler
+# How long an exit waits for accepted requests to finish; systemd's TimeoutStopSec is 90 s.
+DRAIN_SECONDS = 30.0
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -47,12 +54,36 @@ class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def __init__(self, listener: socket.socket, slug: str) -> None:
         # Bind nothing: the socket is already listening (systemd's, or ours).
         super().__init__("", Handler, bind_and_activate=False)
+        self.socket.close()  # the unbound one socketserver made
         self.socket = listener
         self.slug = slug
         self.last_request = time.monotonic()
+        self.in_flight = 0
+        self.finished = threading.Condition()
 
     def touch(self) -> None:
         self.last_request = time.monotonic()
+
+    def process_request(self, request: Request, client_address: Any) -> None:
+        # Count the request from its accept, so that an idle stop or SIGTERM waits for it.
+        with self.finished:
+            self.in_flight += 1
+        self.touch()
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Request, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.touch()
+            with self.finished:
+                self.in_flight -= 1
+                self.finished.notify_all()
+
+    def drain(self, timeout: float) -> bool:
+        """Wait for the accepted requests to finish (serve_forever has returned: no new ones)."""
+        with self.finished:
+            return self.finished.wait_for(lambda: self.in_flight == 0, timeout)
 
 
 def inherited_socket() -> socket.socket | None:
@@ -98,7 +129,14 @@ def main() -> int:
     idle = os.environ.get("TENANT_IDLE_STOP_SECONDS")
     if idle:
         threading.Thread(target=stop_when_idle, args=(server, float(idle)), daemon=True).start()
+    # shutdown() waits for serve_forever, which runs in this (the signal handler's) thread.
+    signal.signal(
+        signal.SIGTERM,
+        lambda _signum, _frame: threading.Thread(target=server.shutdown, daemon=True).start(),
+    )
     server.serve_forever(poll_interval=0.2)
+    if not server.drain(DRAIN_SECONDS):
+        sys.stderr.write(f"exiting with requests unfinished after {DRAIN_SECONDS} s\n")
     # Leave the socket open for systemd: detach instead of closing it.
     listener.detach()
     return 0

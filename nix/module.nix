@@ -207,10 +207,9 @@ in
       enableReload = true;
       recommendedProxySettings = mkDefault true;
       recommendedTlsSettings = mkDefault true;
-      inherit (tenantLib.hashSizes) serverNamesHashBucketSize;
-      appendHttpConfig = ''
-        server_names_hash_max_size ${toString tenantLib.hashSizes.serverNamesHashMaxSize};
-      '';
+      # Fixed for every fleet (nix/lib/nginx.nix says why): a 253-byte name fits, and no
+      # tenant ever changes them.
+      inherit (tenantLib.hashSizes) serverNamesHashBucketSize serverNamesHashMaxSize;
       virtualHosts = mkMerge (
         [ (tenantLib.sharedVirtualHosts settings cfg.baseDomain) ]
         ++ map (tenantLib.tenantVirtualHosts settings) plans

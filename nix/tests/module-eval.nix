@@ -46,7 +46,7 @@ in
   users = asJson cfg.users.users;
   groups = builtins.attrNames cfg.users.groups;
   nginx = {
-    inherit (cfg.services.nginx) enable enableReload serverNamesHashBucketSize appendHttpConfig;
+    inherit (cfg.services.nginx) enable enableReload serverNamesHashBucketSize serverNamesHashMaxSize;
   };
   postgresql = cfg.services.postgresql.enable;
   failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) cfg.assertions);

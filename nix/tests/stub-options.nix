@@ -63,9 +63,9 @@ in
         type = types.nullOr types.ints.positive;
         default = null;
       };
-      appendHttpConfig = mkOption {
-        type = types.lines;
-        default = "";
+      serverNamesHashMaxSize = mkOption {
+        type = types.nullOr types.ints.positive;
+        default = null;
       };
       virtualHosts = loose;
     };
