@@ -123,6 +123,9 @@ let
         wantedBy = if p.idleStop == null then [ "multi-user.target" ] else [ ];
         # The socket is the app's only way in; without it the app would have nothing to serve.
         requires = [ p.units.socket ];
+        # A changed app is restarted on its own; by default switch-to-configuration would stop
+        # its socket too and start only the socket, closing the listening fd meanwhile.
+        stopIfChanged = false;
         # Wants, not Requires: re-running the database unit must not restart the app.
         wants = if settings.database then [ p.units.database ] else [ ];
         after = [ "network.target" p.units.socket ]
@@ -180,7 +183,8 @@ let
           SocketGroup = settings.nginxGroup;
           SocketMode = "0660";
           DirectoryMode = "0755";
-          RemoveOnStop = true;
+          # A stopped socket may leave its file (systemd.socket(5) advises against
+          # RemoveOnStop=): connecting to it is refused, which nginx answers like no file.
           Backlog = 512;
         };
       };
