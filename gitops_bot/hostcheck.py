@@ -33,7 +33,8 @@ class HostCheck:
     catches whatever nix/ derives that the checker does not (or does differently), so a
     commit can never leave a host that fails to evaluate.
 
-    Without nix-instantiate it checks nothing and says so once.
+    Without nix-instantiate, or in a state repo without nix/summary.nix, it checks nothing
+    and says so once.
     """
 
     def __init__(self, repo: StateRepo) -> None:
@@ -45,9 +46,12 @@ class HostCheck:
         """Why each refused path of `changes` would break its host; empty when none would."""
         if not changes:
             return {}
-        if nixeval.nix_instantiate() is None:
+        if nixeval.nix_instantiate() is None or nixeval.SUMMARY not in tree.snapshot.files:
             if not self._warned:
-                log.warning("nix-instantiate not found: commits are checked without nix/")
+                log.warning(
+                    "nix-instantiate or %s missing: commits are checked without nix/",
+                    nixeval.SUMMARY,
+                )
                 self._warned = True
             return {}
         results = {**tree.results, **changes}
