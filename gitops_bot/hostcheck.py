@@ -96,7 +96,7 @@ class HostCheck:
                 tenant = None if result is None else result.tenant
                 if result is not None and tenant is not None and tenant.host in hosts:
                     (root / name).write_text(result.text, encoding="utf-8")
-            summary = nixeval.evaluate(root, rules=root, hosts=sorted(hosts))
+            summary = nixeval.evaluate(root, rules=root, hosts=sorted(hosts), problems_only=True)
         problems: dict[str, list[str]] = summary.get("problems", {})
         return problems
 

@@ -60,13 +60,16 @@ def _nix_path(path: Path) -> str:
     return f"(/. + {_nix_string(str(path))})"
 
 
-def evaluate(tree: Path, *, rules: Path, hosts: list[str] | None = None) -> dict[str, Any]:
+def evaluate(
+    tree: Path, *, rules: Path, hosts: list[str] | None = None, problems_only: bool = False
+) -> dict[str, Any]:
     """The fleet summary of the checkout at `tree`.
 
     The tree's own nix/summary.nix is used when it has one; an older revision without it is
     read with the rules of `rules` (the other revision's tree). Evaluation runs in restricted
     mode with only the two trees readable, so a revision's Nix code cannot read the machine.
-    `hosts` limits it to those hosts where the summary knows how (naming 2 and later).
+    `hosts` limits it to those hosts, and `problems_only` to the names tenants would share,
+    where the summary knows how (naming 2 and later); an older one gives its whole summary.
     """
     nix = nix_instantiate()
     if nix is None:
@@ -75,9 +78,15 @@ def evaluate(tree: Path, *, rules: Path, hosts: list[str] | None = None) -> dict
     args = f"{{ repo = {_nix_path(tree)}; }}"
     if hosts is not None:
         names = " ".join(_nix_string(h) for h in hosts)
-        only = f"{{ hosts = [ {names} ]; }}"
-        args = f"{args} // (if (builtins.functionArgs f) ? hosts then {only} else {{ }})"
-    expr = f"let f = import {_nix_path(summary)}; in f ({args})"
+        args += f' // optional "hosts" [ {names} ]'
+    if problems_only:
+        args += ' // optional "problemsOnly" true'
+    # An argument the revision's summary.nix does not take is left out.
+    optional = (
+        "optional = name: value: "
+        "if (builtins.functionArgs f) ? ${name} then { ${name} = value; } else { };"
+    )
+    expr = f"let f = import {_nix_path(summary)}; {optional} in f ({args})"
     command = [
         nix, "--eval", "--strict", "--json",
         "--option", "restrict-eval", "true",
