@@ -105,6 +105,9 @@ def _schema_problems(path: str, text: str, invalid: ValidationError) -> Iterable
             continue
         loc = [str(part) for part in error["loc"]]
         message = error["msg"].removeprefix("Value error, ")
+        if loc == ["uid"] and error["type"] == "missing":
+            # Files from before uids were pinned: the one-time migration gives them one.
+            message += "; run `gitops-bot pin-uids` once (docs/nixos.md, 'Migrating a host')"
         yield Problem(path, line_of(text, loc[0]) if loc else 0, message, ".".join(loc) or None)
 
 

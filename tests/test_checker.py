@@ -11,6 +11,7 @@ import pytest
 
 from gitops_bot.checker import check_files, read_tree
 from gitops_bot.cli import main
+from gitops_bot.tenant import canonical_json
 from helpers import ROOT
 
 
@@ -231,3 +232,20 @@ def test_base_that_is_not_a_revision(
     assert main(["check", str(repo_checkout), "--base", "no-such-rev"]) == 2
     assert main(["check", str(repo_checkout), "--base=--upload-pack=evil"]) == 2
     assert "not a revision" in capsys.readouterr().err
+
+
+def test_a_file_from_before_pinned_uids_is_told_how_to_migrate(repo_checkout: Path, capsys) -> None:
+    path = repo_checkout / "tenants" / "acme.json"
+    data = json.loads(path.read_text())
+    del data["uid"]
+    path.write_text(canonical_json(data))
+    assert main(["check", str(repo_checkout)]) == 1
+    assert "uid: Field required; run `gitops-bot pin-uids` once" in capsys.readouterr().out
+    assert main(["pin-uids", str(repo_checkout)]) == 0
+    capsys.readouterr()
+    assert main(["check", str(repo_checkout)]) == 0
+    # Above every uid already in the folder, so no tenant's id is taken.
+    others = [
+        json.loads(p.read_text())["uid"] for p in (repo_checkout / "tenants").glob("[gi]*.json")
+    ]
+    assert json.loads(path.read_text())["uid"] == max(others) + 1
