@@ -22,6 +22,7 @@ from common import (
     Goal,
     Section,
     Stat,
+    hosts,
     linear_growth,
     ratio,
     scratch,
@@ -35,6 +36,14 @@ GOAL_SECONDS = 5.0
 
 def summary_expr(root: Path) -> str:
     return f"import {root}/nix/summary.nix {{ repo = {root}; }}"
+
+
+def host_check_expr(root: Path, host: str) -> str:
+    """What the writer evaluates before a commit: one host's verdict, no fingerprints."""
+    return (
+        f"import {root}/nix/summary.nix {{ repo = {root}; "
+        f'hosts = [ "{host}" ]; problemsOnly = true; }}'
+    )
 
 
 def parse_expr(root: Path) -> str:
@@ -66,7 +75,9 @@ def restarts_when_one_is_added(nix: str, root: Path) -> int:
     """Existing units whose fingerprint changes when one tenant (with a domain) is added."""
     before = summary_units(nix, root)
     newcomer = json.loads((root / "tenants" / "tenant00001.json").read_text())
-    newcomer.update(slug="newcomer", domains=["www.newcomer.example"], state="active")
+    newcomer.update(
+        slug="newcomer", domains=["www.newcomer.example"], state="active", uid=0x70FFFFFF
+    )
     (root / "tenants" / "newcomer.json").write_text(json.dumps(newcomer))
     after = summary_units(nix, root)
     (root / "tenants" / "newcomer.json").unlink()
@@ -92,7 +103,9 @@ def measure(*, runs: int = 5, sizes: tuple[int, ...] = (100, 1000, 10_000)) -> S
             "`nix-instantiate --eval --strict --json` of `nix/summary.nix` (every host's "
             "tenants with a fingerprint per unit, virtual host and certificate) over fleets "
             f"generated in a temp dir, {runs} runs per size after one warm-up. Baseline: the "
-            "same command reading every tenant file with `builtins.fromJSON`, nothing else."
+            "same command reading every tenant file with `builtins.fromJSON`, nothing else. "
+            "Host check: what the writer evaluates before a commit, the names one host's "
+            "tenants would share (`problemsOnly`), for the first of the inventory's hosts."
         ),
     )
     nix = shutil.which("nix-instantiate")
@@ -104,6 +117,7 @@ def measure(*, runs: int = 5, sizes: tuple[int, ...] = (100, 1000, 10_000)) -> S
         with scratch("nix") as root:
             write_fleet(root, size, capacity=size)
             summary = time_eval(nix, summary_expr(root), runs)
+            check = time_eval(nix, host_check_expr(root, hosts()[0]), runs)
             parse = time_eval(nix, parse_expr(root), runs)
             changed = restarts_when_one_is_added(nix, root)
         per_thousand[size] = summary.median / size * 1000
@@ -115,6 +129,8 @@ def measure(*, runs: int = 5, sizes: tuple[int, ...] = (100, 1000, 10_000)) -> S
                 f"{per_thousand[size]:.3f}",
                 parse.show(3),
                 ratio(summary.median, parse.median),
+                check.show(3),
+                ratio(check.median, parse.median),
                 changed,
             ]
         )
@@ -126,6 +142,8 @@ def measure(*, runs: int = 5, sizes: tuple[int, ...] = (100, 1000, 10_000)) -> S
                 "s per 1,000 tenants",
                 "baseline: parse only (s)",
                 "ratio to baseline",
+                "host check, one host (s)",
+                "its ratio to baseline",
                 "existing units changed by adding one",
             ],
             rows,

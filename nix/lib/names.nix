@@ -106,28 +106,27 @@ let
   # Names two tenants of one host would share, as messages that name both tenant files.
   # Empty for every valid fleet; the module asserts it, the writer refuses an event that
   # would make it non-empty, and tests/test_fleet_validity.py checks the scheme itself.
+  # A namespace is counted first (a set of its names is as large as their list when none
+  # repeats), and only a namespace with a repeat is searched for who shares what: the check
+  # costs little on every valid host, which is every host the writer lets through.
   hostProblems = plans:
     let
-      taken = concatMap (
-        p:
+      spacesOf = map (p: { inherit (p) slug; spaces = namespacesOf p; }) plans;
+      spaceNames = if spacesOf == [ ] then [ ] else attrNames (builtins.head spacesOf).spaces;
+      namesIn = space: concatMap (t: t.spaces.${space}) spacesOf;
+      distinct = names: length (attrNames (builtins.listToAttrs (map (name: { inherit name; value = null; }) names)));
+      repeats = space: let names = namesIn space; in distinct names != length names;
+      describe = space:
         let
-          spaces = namespacesOf p;
+          byName = groupBy (e: e.name) (
+            concatMap (t: map (name: { inherit name; inherit (t) slug; }) t.spaces.${space}) spacesOf
+          );
+          shared = filter (name: length byName.${name} > 1) (attrNames byName);
+          files = name: map (e: "tenants/${e.slug}.json") byName.${name};
         in
-        concatMap (space: map (name: { inherit space name; inherit (p) slug; }) spaces.${space}) (
-          attrNames spaces
-        )
-      ) plans;
-      byName = groupBy (entry: "${entry.space} ${entry.name}") taken;
-      clashes = filter (key: length byName.${key} > 1) (attrNames byName);
-      describe = key:
-        let
-          entries = byName.${key};
-          first = builtins.head entries;
-          files = map (e: "tenants/${e.slug}.json") entries;
-        in
-        "${builtins.concatStringsSep " and " files} share ${first.space} name ${first.name}";
+        map (name: "${builtins.concatStringsSep " and " (files name)} share ${space} name ${name}") shared;
     in
-    map describe clashes;
+    concatMap describe (filter repeats spaceNames);
 in
 {
   inherit
