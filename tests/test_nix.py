@@ -301,12 +301,12 @@ needs_nixpkgs_lib = pytest.mark.skipif(
 FIXTURES = NIX_DIR / "tests" / "fixtures"
 
 
-def _module(tenants: Path, attribute: str = "") -> Any:
+def _module(tenants: Path, attribute: str = "", extra: str = "{ }") -> Any:
     return nix_eval(
         f"(import {nix_path(NIX_DIR / 'tests' / 'module-eval.nix')} {{ "
         f"nixpkgsLib = {nix_path(Path(NIXPKGS_LIB))}; tenantsDir = {nix_path(tenants)}; "
-        f'inventoryFile = {nix_path(FIXTURES / "inventory.json")}; hostName = "machine"; }})'
-        + (f".{attribute}" if attribute else "")
+        f'inventoryFile = {nix_path(FIXTURES / "inventory.json")}; hostName = "machine"; '
+        f"extraConfig = {extra}; }})" + (f".{attribute}" if attribute else "")
     )
 
 
@@ -370,3 +370,58 @@ def test_module_refuses_a_domain_claimed_twice(tmp_path: Path) -> None:
     (message,) = _module(tmp_path, "failedAssertions")
     assert "tenants/alpha.json and tenants/bravo.json share" in message
     assert "serverNames name shop.example.org" in message
+
+
+@needs_nixpkgs_lib
+def test_module_wires_the_port_network_limits_hardening_and_shared_units() -> None:
+    evaluated = _module(
+        FIXTURES / "after",
+        extra="{ services.postgresql.settings.port = 5433; "
+        'services.saasTenants.app.allowedAddresses = [ "localhost" "10.0.0.0/8" ]; }',
+    )
+    assert evaluated["failedAssertions"] == []
+    services = {name: json.loads(text) for name, text in evaluated["services"].items()}
+    app, database = services["tenant-app@alpha"], services["tenant-db@alpha"]
+    assert app["environment"]["PGPORT"] == database["environment"]["PGPORT"] == "5433"
+    config = app["serviceConfig"]
+    assert config["IPAddressDeny"] == ["any"]
+    assert config["IPAddressAllow"] == ["localhost", "10.0.0.0/8"]
+    assert config["SystemCallFilter"] == ["@system-service"]
+    assert (config["ProcSubset"], config["PrivateIPC"], config["UMask"]) == ("pid", True, "0077")
+    assert app["stopIfChanged"] is False  # a switch restarts the app alone, keeping its socket
+    # The shared revoke runs once, and no tenant unit depends on it.
+    assert (
+        "REVOKE CONNECT, TEMPORARY ON DATABASE template1"
+        in (services["tenants-postgresql-public"]["script"])
+    )
+    tenant_units = [u for name, u in services.items() if "@" in name]
+    assert not [u for u in tenant_units if "tenants-postgresql-public" in json.dumps(u)]
+    # HTTP-01 orders wait for nginx, on an account of their own (nixpkgs' account hash
+    # covers the key type), not behind the DNS-01 wildcard's.
+    order = services["acme-order-renew-shop.charlie.test"]
+    assert "nginx.service" in order["after"]
+    certificates = {n: json.loads(t) for n, t in evaluated["certificates"].items()}
+    assert certificates["shop.charlie.test"]["keyType"] == "ec384"
+    assert "keyType" not in certificates["tenants.test"]
+    socket = json.loads(evaluated["sockets"]["tenant-app@alpha"])
+    assert socket["listenStreams"] == ["/run/tenant-sockets/alpha.sock"]
+    assert socket["socketConfig"] | {"Backlog": 512} == {
+        "SocketUser": "root",
+        "SocketGroup": "nginx",
+        "SocketMode": "0660",
+        "DirectoryMode": "0755",
+        "Backlog": 512,
+    }
+
+
+@needs_nixpkgs_lib
+def test_module_refuses_a_tenant_name_the_host_defines_itself(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURES / "before", tmp_path / "tenants")
+    (message,) = _module(
+        tmp_path / "tenants",
+        "failedAssertions",
+        extra="{ lib, ... }: { users.users.other.uid = 1879048448; "
+        'systemd.services = lib.mkIf false { "tenant-db@alpha".enable = false; }; }',
+    )
+    assert "uids the host already has: 1879048448" in message
+    assert "services the host already has: tenant-db@alpha" in message
