@@ -85,8 +85,8 @@ let
   customDomains = concatMap (p: p.route.customDomains) plans;
 
   # Names tenants take in an option that other modules define too. A definition from any
-  # file but this one is the host's. namesIn looks inside mkIf, mkMerge, mkOverride and
-  # mkOrder without evaluating a condition, so a name defined under any mkIf counts.
+  # file but this one is the host's. namesIn looks inside the mkIf, mkMerge, mkOverride and
+  # mkOrder that the module system leaves in a definition (it drops a false mkIf itself).
   ownFile = toString ./module.nix;
   namesIn =
     value:

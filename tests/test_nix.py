@@ -421,7 +421,7 @@ def test_module_refuses_a_tenant_name_the_host_defines_itself(tmp_path: Path) ->
         tmp_path / "tenants",
         "failedAssertions",
         extra="{ lib, ... }: { users.users.other.uid = 1879048448; "
-        'systemd.services = lib.mkIf false { "tenant-db@alpha".enable = false; }; }',
+        'systemd.services = lib.mkIf true { "tenant-db@alpha".enable = false; }; }',
     )
     assert "uids the host already has: 1879048448" in message
     assert "services the host already has: tenant-db@alpha" in message
