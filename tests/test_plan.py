@@ -145,6 +145,20 @@ class TestWithNix:
         assert host(report, "web-2")["restart"] == ["tenant-app@carol.service"]
         assert host(report, "web-1")["restart"] == []
 
+    def test_a_new_naming_scheme_is_announced_as_a_one_time_migration(
+        self, state_repo: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        names = state_repo / "nix" / "lib" / "names.nix"
+        text = names.read_text()
+        names.write_text(text.replace("naming = 2;", "naming = 1;"))
+        commit(state_repo, "as a host deployed before naming 2")
+        names.write_text(text)
+        commit(state_repo, "naming 2")
+        report = plan_json(state_repo, capsys)
+        (migration,) = [n for n in report["notes"] if n.startswith("ONE-TIME MIGRATION")]
+        assert "naming scheme 2" in migration
+        assert "each running tenant is stopped and started once" in migration
+
     def test_text_and_markdown_say_what_happens(
         self, state_repo: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
