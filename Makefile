@@ -18,14 +18,18 @@ help:
 
 # Debian packages: git for the state repo, nix-bin so the tests can evaluate nix/, chromium
 # for the admin page's browser test (Playwright drives it; `playwright install` is never run;
-# a CI image with Google Chrome uses that instead). Only what is missing is installed; the
-# stamp depends on this Makefile, so adding a package here checks again.
+# a CI image with Google Chrome uses that instead), nginx to check and serve the configuration
+# the module emits, and systemd for systemd-socket-activate (the demo app's socket tests; no
+# systemd runs). Only what is missing is installed; the stamp depends on this Makefile, so
+# adding a package here checks again.
 system-deps: $(APT_STAMP)
 $(APT_STAMP): Makefile
 	@missing=""; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	command -v nix-instantiate >/dev/null || missing="$$missing nix-bin"; \
 	[ -x /usr/bin/chromium ] || command -v google-chrome >/dev/null || missing="$$missing chromium"; \
+	[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing="$$missing nginx"; \
+	command -v systemd-socket-activate >/dev/null || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
@@ -61,7 +65,7 @@ NIXPKGS_LIB ?= $(if $(wildcard $(SHARED_NIXPKGS_LIB)/default.nix),$(SHARED_NIXPK
 
 test: lint typecheck
 	NIXPKGS_LIB=$(NIXPKGS_LIB) REQUIRE_NIXPKGS_LIB=$(if $(NIXPKGS_LIB),1) \
-	  REQUIRE_NIX=1 REQUIRE_BROWSER=1 $(VENV)/bin/pytest
+	  REQUIRE_NIX=1 REQUIRE_BROWSER=1 REQUIRE_SYSTEM_TOOLS=1 $(VENV)/bin/pytest
 
 # The reliability suites with their counts multiplied, and every property test with that many
 # times its examples; docs/reliability.md has the figures.

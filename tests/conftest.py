@@ -61,6 +61,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # Likewise REQUIRE_BROWSER: the admin page's browser test must run in CI, not skip.
     if os.environ.get("REQUIRE_BROWSER") and find_browser() is None:
         raise pytest.UsageError("REQUIRE_BROWSER is set but no chromium is installed")
+    # REQUIRE_SYSTEM_TOOLS: the nginx and socket-activation tests use Debian's own programs.
+    if os.environ.get("REQUIRE_SYSTEM_TOOLS"):
+        for tool in ("nginx", "systemd-socket-activate"):
+            if shutil.which(tool, path=f"{os.environ.get('PATH', '')}:/usr/sbin") is None:
+                raise pytest.UsageError(f"REQUIRE_SYSTEM_TOOLS is set but {tool} is missing")
     # And REQUIRE_NIXPKGS_LIB: the module tests run the real lib.evalModules in CI.
     lib = os.environ.get("NIXPKGS_LIB", "")
     if os.environ.get("REQUIRE_NIXPKGS_LIB") and not Path(lib, "default.nix").is_file():
