@@ -79,6 +79,16 @@ let
     SQL
   '';
 
+  # A oneshot that talks to PostgreSQL as its superuser, over the unix socket only.
+  postgresqlOneshot = hardening // {
+    Type = "oneshot";
+    RemainAfterExit = true;
+    User = "postgres";
+    Group = "postgres";
+    PrivateNetwork = true;
+    RestrictAddressFamilies = [ "AF_UNIX" ];
+  };
+
   postgresqlEnvironment = settings: {
     PGHOST = "/run/postgresql";
     PGPORT = toString settings.postgresqlPort;
@@ -108,14 +118,7 @@ let
         after = [ "postgresql.target" "postgresql.service" ];
         environment = postgresqlEnvironment settings;
         script = databaseScript settings p;
-        serviceConfig = hardening // {
-          Type = "oneshot";
-          RemainAfterExit = true;
-          User = "postgres";
-          Group = "postgres";
-          PrivateNetwork = true;
-          RestrictAddressFamilies = [ "AF_UNIX" ];
-        };
+        serviceConfig = postgresqlOneshot;
       };
       app = {
         description = "Tenant ${p.slug}";
@@ -209,14 +212,7 @@ let
           REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC;
           SQL
         '';
-        serviceConfig = hardening // {
-          Type = "oneshot";
-          RemainAfterExit = true;
-          User = "postgres";
-          Group = "postgres";
-          PrivateNetwork = true;
-          RestrictAddressFamilies = [ "AF_UNIX" ];
-        };
+        serviceConfig = postgresqlOneshot;
       };
     };
 in
