@@ -94,9 +94,14 @@ def evaluate(
         "-I", str(tree), "-I", str(rules),
         "-E", expr,
     ]  # fmt: skip
-    result = subprocess.run(
-        command, capture_output=True, text=True, check=False, timeout=EVAL_TIMEOUT
-    )
+    try:
+        result = subprocess.run(
+            command, capture_output=True, text=True, check=False, timeout=EVAL_TIMEOUT
+        )
+    except subprocess.TimeoutExpired:
+        # A revision whose nix/ never finishes is a revision that does not evaluate: the
+        # writer and `plan` say so instead of crashing on the exception.
+        raise EvalError(f"nix/ did not evaluate within {EVAL_TIMEOUT} s") from None
     if result.returncode != 0:
         raise EvalError(_explain(command, result.stderr))
     summary_data: dict[str, Any] = json.loads(result.stdout)

@@ -90,24 +90,20 @@ let
         inventory = inv;
       };
       wanted = builtins.filter (h: hosts == null || builtins.elem h hosts) (builtins.attrNames inv.hosts);
-      plansOn = host: builtins.mapAttrs (_: tenantPlan inv) (selectHost host tenants);
+      # One plan per tenant, shared by the fingerprints and the problems below.
+      plansOn = builtins.listToAttrs (
+        map (host: {
+          name = host;
+          value = builtins.mapAttrs (_: tenantPlan inv) (selectHost host tenants);
+        }) wanted
+      );
     in
     {
       inherit (names) naming;
       baseDomain = inv.baseDomain;
       sharedNginx = hashOf (nginx.sharedVirtualHosts settings inv.baseDomain);
-      hosts = builtins.listToAttrs (
-        map (host: {
-          name = host;
-          value = builtins.mapAttrs (_: tenantSummary settings) (plansOn host);
-        }) wanted
-      );
-      problems = builtins.listToAttrs (
-        map (host: {
-          name = host;
-          value = names.hostProblems (builtins.attrValues (plansOn host));
-        }) wanted
-      );
+      hosts = builtins.mapAttrs (_: builtins.mapAttrs (_: tenantSummary settings)) plansOn;
+      problems = builtins.mapAttrs (_: plans: names.hostProblems (builtins.attrValues plans)) plansOn;
       # Tenants placed on a host the inventory does not have: nothing would run them.
       unplaced = builtins.filter (slug: !(inv.hosts ? ${tenants.${slug}.host})) (
         builtins.attrNames tenants

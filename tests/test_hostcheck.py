@@ -30,6 +30,15 @@ def tamper(state_repo: Path, clone: Callable[..., LocalGitRepo], path: str, old:
     push_by_hand(clone(), {path: text.replace(old, new).encode()})
 
 
+def host_refuses(
+    state_repo: Path, clone: Callable[..., LocalGitRepo], slug: str, reason: str
+) -> None:
+    """A nix/ that refuses one slug, with `reason`, where the checker lets it through."""
+    check = "    else if slug != fileSlug then"
+    tamper(state_repo, clone, CHECKS, check, f'    else if slug == "{slug}" then\n'
+           f'      fail "{reason}"\n{check}')  # fmt: skip
+
+
 def test_a_name_the_module_would_share_fails_the_newcomer_naming_the_other(
     client: FlaskClient,
     writer: Writer,
@@ -71,14 +80,7 @@ def test_an_evaluation_error_that_names_the_file_fails_that_event_only(
     state_repo: Path,
     clone: Callable[..., LocalGitRepo],
 ) -> None:
-    tamper(
-        state_repo,
-        clone,
-        CHECKS,
-        "    else if slug != fileSlug then",
-        '    else if slug == "forbidden" then\n      fail "refused by the host"\n'
-        "    else if slug != fileSlug then",
-    )
+    host_refuses(state_repo, clone, "forbidden", "refused by the host")
     post_event(client, signup("forbidden"))
     post_event(client, signup("welcome"))
     writer.drain_once()
@@ -111,14 +113,7 @@ def test_reviewed_events_are_vetoed_too(
     state_repo: Path,
     clone: Callable[..., LocalGitRepo],
 ) -> None:
-    tamper(
-        state_repo,
-        clone,
-        CHECKS,
-        "    else if slug != fileSlug then",
-        '    else if slug == "needs-review" then\n      fail "no"\n'
-        "    else if slug != fileSlug then",
-    )
+    host_refuses(state_repo, clone, "needs-review", "no")
     reviewed = settings.model_copy(update={"policy": Policy(plans={"enterprise": "pr"})})
     client = create_app(reviewed).test_client()
     assert post_event(client, signup("needs-review", plan="enterprise")).status_code == 202
