@@ -9,12 +9,13 @@ import pytest
 from flask.testing import FlaskClient
 from pydantic import SecretStr
 
-from gitops_bot import errorlog, overview
-from gitops_bot.app import create_app
-from gitops_bot.auth import LOGIN_FAILURES, LOGIN_WINDOW, login_wait, record_login_failure
 from gitops_bot.config import Settings
-from gitops_bot.queue import Store
-from gitops_bot.writer import Writer
+from gitops_bot.operator import overview
+from gitops_bot.server.app import create_app
+from gitops_bot.store import errorlog
+from gitops_bot.store.queue import Store
+from gitops_bot.web.auth import LOGIN_FAILURES, LOGIN_WINDOW, login_wait, record_login_failure
+from gitops_bot.writer.writer import Writer
 from helpers import ADMIN_TOKEN, STATUS_TOKEN, post_event, signup
 
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

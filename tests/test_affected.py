@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gitops_bot.affected import Impact, impact
+from gitops_bot.deploy.affected import Impact, impact
 
 INVENTORY = {
     "baseDomain": "tenants.example.com",

@@ -8,8 +8,8 @@ import jsonschema_rs
 import pytest
 from flask.testing import FlaskClient
 
-from gitops_bot.app import create_app
 from gitops_bot.config import ConfigError, Settings
+from gitops_bot.server.app import create_app
 from helpers import ADMIN_TOKEN, STATUS_TOKEN, change, post_event, signup
 
 

@@ -9,12 +9,13 @@ import pytest
 from pydantic import SecretStr
 
 from fakegithub import FakeGitHub
-from gitops_bot.backends import BackendError, open_state_repo
+from gitops_bot.backends.base import BackendError
+from gitops_bot.backends.factory import open_state_repo
 from gitops_bot.backends.github import ARCHIVE_THRESHOLD, TRUST_OWN_WRITE, GitHubRepo
 from gitops_bot.backends.github_files import blob_id
 from gitops_bot.config import Settings
-from gitops_bot.queue import Store
-from gitops_bot.writer import Writer
+from gitops_bot.store.queue import Store
+from gitops_bot.writer.writer import Writer
 from helpers import FakeGitHubClock
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gitops_bot.backends import BackendError
+from gitops_bot.backends.base import BackendError
+from gitops_bot.backends.gitrepo import init_bare
 from gitops_bot.backends.local import LocalGitRepo
-from gitops_bot.gitrepo import init_bare
 from helpers import git
 
 

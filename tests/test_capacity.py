@@ -12,11 +12,11 @@ from nix_helpers import NIX_DIR, NIXPKGS_LIB, needs_nix, nix_eval, nix_path, wri
 
 from gitops_bot.backends.local import LocalGitRepo
 from gitops_bot.config import Settings
-from gitops_bot.inventory import Inventory
-from gitops_bot.queue import Store
-from gitops_bot.reservations import RepoTenant, UidsExhausted
-from gitops_bot.tenant import UID_RANGE
-from gitops_bot.writer import Writer
+from gitops_bot.contract.inventory import Inventory
+from gitops_bot.contract.tenant import UID_RANGE
+from gitops_bot.store.queue import Store
+from gitops_bot.store.reservations import RepoTenant, UidsExhausted
+from gitops_bot.writer.writer import Writer
 from helpers import ROOT, git, lost_database, post_event, push_by_hand, repo_for, signup
 
 AT_ONCE = 2_000

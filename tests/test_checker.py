@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gitops_bot.checker import check_files, read_tree
 from gitops_bot.cli import main
-from gitops_bot.tenant import canonical_json
+from gitops_bot.contract.checker import check_files, read_tree
+from gitops_bot.contract.tenant import canonical_json
 from helpers import ROOT
 
 

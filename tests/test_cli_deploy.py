@@ -9,7 +9,7 @@ import pytest
 import fleet
 from fakegithub import FakeGitHub
 from fleet import HOSTS, NIXOPS, deploy, inventory, remote_markers, tenant
-from gitops_bot import gitrepo
+from gitops_bot.backends import gitrepo
 from gitops_bot.cli import main
 from helpers import Clone
 

@@ -13,9 +13,10 @@ import pytest
 import fleet
 from fakegithub import FakeGitHub
 from fleet import HOSTS, remote_markers, tenant
-from gitops_bot import deploy as deploy_module
-from gitops_bot import engine, gitrepo, markers
-from gitops_bot.deployments import GitHubDeployments, Reporter, ReportError
+from gitops_bot.backends import gitrepo
+from gitops_bot.deploy import deploy as deploy_module
+from gitops_bot.deploy import engine, markers
+from gitops_bot.github.deployments import GitHubDeployments, Reporter, ReportError
 from helpers import Clone
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from gitops_bot.deployments import (
+from gitops_bot.github.deployments import (
     MAX_URL_STATUSES,
     GitHubDeployments,
     NewTenant,

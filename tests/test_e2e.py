@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gitops_bot.checker import check_files
+from gitops_bot.contract.checker import check_files
 from helpers import SECRET, Server, git, signed_headers, signup, tenant_files
 
 pytestmark = pytest.mark.slow
@@ -58,7 +58,7 @@ def test_200_concurrent_signups_all_land_in_fewer_commits(server: Server, tmp_pa
     assert 1 <= commits < 200
     checkout = tmp_path / "checkout"
     subprocess.run(["git", "clone", "--quiet", str(server.remote), str(checkout)], check=True)
-    from gitops_bot.checker import read_tree  # noqa: PLC0415
+    from gitops_bot.contract.checker import read_tree  # noqa: PLC0415
 
     assert check_files(read_tree(checkout)).ok
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from gitops_bot import engine
+from gitops_bot.deploy import engine
 
 if TYPE_CHECKING:
     from pathlib import Path

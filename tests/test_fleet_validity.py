@@ -22,7 +22,7 @@ from nix_helpers import (
     write_tenant,
 )
 
-from gitops_bot.tenant import UID_RANGE, slug_problem
+from gitops_bot.contract.tenant import UID_RANGE, slug_problem
 
 pytestmark = needs_nix
 

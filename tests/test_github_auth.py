@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fakegithub import FakeGitHub
-from gitops_bot.backends import BackendError
+from gitops_bot.backends.base import BackendError
 from gitops_bot.backends.github import GitHubRepo
 from gitops_bot.backends.github_auth import REDACTOR, REFRESH_MARGIN, InstallationAuth
 from gitops_bot.config import Settings

@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 from fakegithub import FakeGitHub
 from gitops_bot.backends.github import GitHubRepo
 from gitops_bot.config import Settings
-from gitops_bot.queue import Answer, Store
-from gitops_bot.writer import Writer
+from gitops_bot.store.queue import Answer, Store
+from gitops_bot.writer.writer import Writer
 from helpers import FakeGitHubClock, lost_database, post_event, signup
 
 

@@ -9,10 +9,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from fakegithub import FakeGitHub
-from gitops_bot.github_webhooks import verify_github_signature
-from gitops_bot.queue import Store
-from gitops_bot.webhooks import Unauthorized
-from gitops_bot.writer import Writer
+from gitops_bot.github.webhooks import verify_github_signature
+from gitops_bot.intake.webhooks import Unauthorized
+from gitops_bot.store.queue import Store
+from gitops_bot.writer.writer import Writer
 from helpers import github_signature, post_event, post_github, signup
 
 # GitHub's documented example (docs: "Validating webhook deliveries").
@@ -371,7 +371,7 @@ def test_the_payload_gitops_bot_deploy_sends_is_the_one_read(
     github_intake: FlaskClient, github_store: Store, fleet: FakeGitHub, committed: str
 ) -> None:
     """The contract between `gitops-bot deploy` and this webhook, checked end to end."""
-    from gitops_bot.deployments import NewTenant, payload  # noqa: PLC0415
+    from gitops_bot.github.deployments import NewTenant, payload  # noqa: PLC0415
 
     sent = payload(
         head=committed,

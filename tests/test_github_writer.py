@@ -8,12 +8,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from fakegithub import FakeGitHub
-from gitops_bot.backends import BackendError
+from gitops_bot.backends.base import BackendError
 from gitops_bot.backends.github import TRUST_OWN_WRITE, GitHubRepo
 from gitops_bot.config import Settings
-from gitops_bot.messages import TRAILER
-from gitops_bot.queue import Store
-from gitops_bot.writer import Writer
+from gitops_bot.store.queue import Store
+from gitops_bot.writer.messages import TRAILER
+from gitops_bot.writer.writer import Writer
 from helpers import ADMIN_TOKEN, FakeGitHubClock, lost_database, post_event, signup, with_capacity
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from gitops_bot import gitrepo
+from gitops_bot.backends import gitrepo
 from helpers import Clone
 
 if TYPE_CHECKING:

@@ -9,12 +9,12 @@ import pytest
 from flask.testing import FlaskClient
 from nix_helpers import needs_nix
 
-from gitops_bot.app import create_app
 from gitops_bot.backends.local import LocalGitRepo
 from gitops_bot.config import Policy, Settings
-from gitops_bot.hostcheck import HostsBroken
-from gitops_bot.queue import Store
-from gitops_bot.writer import Writer
+from gitops_bot.server.app import create_app
+from gitops_bot.store.queue import Store
+from gitops_bot.writer.hostcheck import HostsBroken
+from gitops_bot.writer.writer import Writer
 from helpers import git, post_event, push_by_hand, repo_for, signup, tenant_files
 
 pytestmark = needs_nix

@@ -9,10 +9,10 @@ from pathlib import Path
 from flask import Flask
 from flask.testing import FlaskClient
 
-from gitops_bot.app import create_app
 from gitops_bot.config import Settings
-from gitops_bot.events import derive_slug
-from gitops_bot.queue import Store
+from gitops_bot.intake.events import derive_slug
+from gitops_bot.server.app import create_app
+from gitops_bot.store.queue import Store
 from helpers import post_event, seed_state_repo, signup
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from gitops_bot.inventory import Inventory
+from gitops_bot.contract.inventory import Inventory
 
 PLANS = {"pro": {"memoryMax": "1G", "cpuQuota": "100%"}}
 

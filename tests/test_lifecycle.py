@@ -11,12 +11,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from gitops_bot.app import create_app
 from gitops_bot.backends.local import LocalGitRepo
 from gitops_bot.cli import main
 from gitops_bot.config import Policy, Settings
-from gitops_bot.queue import Store
-from gitops_bot.writer import Writer
+from gitops_bot.server.app import create_app
+from gitops_bot.store.queue import Store
+from gitops_bot.writer.writer import Writer
 from helpers import change, git, lost_database, post_event, signup, tenant_files
 
 

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from gitops_bot import gitrepo, markers
+from gitops_bot.backends import gitrepo
+from gitops_bot.deploy import markers
 from helpers import Clone
 
 if TYPE_CHECKING:

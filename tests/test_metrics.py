@@ -10,10 +10,10 @@ from pathlib import Path
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from gitops_bot.app import create_app
 from gitops_bot.config import Settings
-from gitops_bot.queue import Store
-from gitops_bot.writer import Writer
+from gitops_bot.server.app import create_app
+from gitops_bot.store.queue import Store
+from gitops_bot.writer.writer import Writer
 from helpers import ADMIN_TOKEN, post_event, signed_headers, signup
 
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -91,7 +91,7 @@ def test_deploy_outcomes_from_transitions(client: FlaskClient, store: Store) -> 
 def test_counters_from_another_process_add_up(client: FlaskClient, settings: Settings) -> None:
     # The writer (and the GitHub backend inside it) is a process of its own.
     code = (
-        "import sys; from pathlib import Path; from gitops_bot.counters import Counters\n"
+        "import sys; from pathlib import Path; from gitops_bot.store.counters import Counters\n"
         "counters = Counters(Path(sys.argv[1]))\n"
         "for kind in ('read', 'read', 'write'): counters.record_github_request(kind)\n"
         "counters.record_rate_limit_wait(12.5)\n"

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from nix_helpers import INVENTORY, NIX_DIR, needs_nix, nix_eval, nix_path, nix_str, write_tenant
 
-from gitops_bot.tenant import UID_RANGE, hostname_problem
+from gitops_bot.contract.tenant import UID_RANGE, hostname_problem
 from helpers import free_port
 
 # Debian installs it in /usr/sbin, which a non-root PATH may lack.

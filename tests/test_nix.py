@@ -27,7 +27,7 @@ from nix_helpers import (
     write_tenant,
 )
 
-from gitops_bot.tenant import RESERVED_SLUGS, hostname_problem, slug_problem
+from gitops_bot.contract.tenant import RESERVED_SLUGS, hostname_problem, slug_problem
 
 pytestmark = needs_nix
 

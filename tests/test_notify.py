@@ -19,12 +19,12 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from gitops_bot import errorlog, outbox
-from gitops_bot.app import create_app
 from gitops_bot.config import Settings
-from gitops_bot.notify import Notifier
-from gitops_bot.queue import Store
-from gitops_bot.writer import Writer
+from gitops_bot.intake.notify import Notifier
+from gitops_bot.server.app import create_app
+from gitops_bot.store import errorlog, outbox
+from gitops_bot.store.queue import Store
+from gitops_bot.writer.writer import Writer
 from helpers import post_event, running_bot, signed_headers, signup
 
 NOTIFY_SECRET = "whsec_bm90aWZ5LXNlY3JldC1mb3ItdGVzdHM="

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from nix_helpers import REPO, write_tenant
 
-from gitops_bot import nixeval, plan
 from gitops_bot.cli import plan as plan_cli
+from gitops_bot.nix import nixeval, plan
 
 if TYPE_CHECKING:
     from pathlib import Path

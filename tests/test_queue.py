@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gitops_bot.inventory import Inventory
-from gitops_bot.queue import QueuedEvent, Store
-from gitops_bot.reservations import RepoTenant
+from gitops_bot.contract.inventory import Inventory
+from gitops_bot.store.queue import QueuedEvent, Store
+from gitops_bot.store.reservations import RepoTenant
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from gitops_bot.queue import Store
+from gitops_bot.store.queue import Store
 from helpers import (
     SECRET_BYTES,
     Server,

@@ -19,10 +19,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from fakegithub import FakeGitHub
-from gitops_bot.backends import BackendError
-from gitops_bot.messages import TRAILER
-from gitops_bot.queue import Store
-from gitops_bot.writer import BranchBroken, Writer
+from gitops_bot.backends.base import BackendError
+from gitops_bot.store.queue import Store
+from gitops_bot.writer.messages import TRAILER
+from gitops_bot.writer.writer import BranchBroken, Writer
 from helpers import GITHUB_WEBHOOK_SECRET, change, post_event, signup, with_capacity
 from hygiene import assert_history_clean
 from reliability import record_figures, soak_scale

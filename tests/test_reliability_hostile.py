@@ -22,13 +22,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from nix_helpers import uid_of
 
-from gitops_bot.checker import check_file, check_files
-from gitops_bot.events import EVENT_MODELS, Event, SignupEvent, derive_slug
-from gitops_bot.openapi import document
-from gitops_bot.queue import Store
-from gitops_bot.tenant import Tenant, hostname_problem, slug_problem, tenant_path
-from gitops_bot.webhooks import Refused, parse_event
-from gitops_bot.writer import Writer
+from gitops_bot.contract.checker import check_file, check_files
+from gitops_bot.contract.tenant import Tenant, hostname_problem, slug_problem, tenant_path
+from gitops_bot.intake.events import EVENT_MODELS, Event, SignupEvent, derive_slug
+from gitops_bot.intake.webhooks import Refused, parse_event
+from gitops_bot.operator.openapi import document
+from gitops_bot.store.queue import Store
+from gitops_bot.writer.writer import Writer
 from helpers import change, git, post_event, signup
 from hostile import HOSTILE_DOMAINS, HOSTILE_SLUGS, INJECTIONS, RESERVED
 from hygiene import assert_history_clean

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from gitops_bot.backends.local import LocalGitRepo
 from gitops_bot.config import Settings
-from gitops_bot.writer import Writer
+from gitops_bot.writer.writer import Writer
 from helpers import SECRET, change, post_event, signup
 from hygiene import assert_history_clean
 

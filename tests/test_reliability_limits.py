@@ -23,8 +23,8 @@ from flask.testing import EnvironBuilder
 from werkzeug.test import run_wsgi_app
 
 from gitops_bot.config import Settings
-from gitops_bot.queue import Store
-from gitops_bot.writer import Writer
+from gitops_bot.store.queue import Store
+from gitops_bot.writer.writer import Writer
 from helpers import change, free_port, repo_for, signed_headers, signup
 from hygiene import assert_history_clean
 from reliability import record_figures
@@ -139,7 +139,7 @@ def test_a_full_queue_answers_503_with_retry_after_and_stores_nothing_more(
 
 
 def test_a_full_queue_refuses_lifecycle_events_too(settings: Settings, state_repo: Path) -> None:
-    from gitops_bot.app import create_app  # noqa: PLC0415
+    from gitops_bot.server.app import create_app  # noqa: PLC0415
 
     client = create_app(settings.model_copy(update={"max_queue": 1})).test_client()
     body = json.dumps(signup("only-one")).encode()

@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from gitops_bot.tenant import (
+from gitops_bot.contract.tenant import (
     SCHEMA_FILE,
     Tenant,
     canonical_json,

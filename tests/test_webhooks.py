@@ -12,8 +12,8 @@ import pytest
 from flask.testing import FlaskClient
 from standardwebhooks.webhooks import Webhook
 
-from gitops_bot.queue import Store
-from gitops_bot.webhooks import Unauthorized, verify_signature
+from gitops_bot.intake.webhooks import Unauthorized, verify_signature
+from gitops_bot.store.queue import Store
 from helpers import SECRET, post_event, sign, signed_headers, signup
 
 

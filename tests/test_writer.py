@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from gitops_bot import errorlog
 from gitops_bot.backends.local import LocalGitRepo
 from gitops_bot.config import Settings
-from gitops_bot.messages import TRAILER
-from gitops_bot.queue import Store
-from gitops_bot.tenant import canonical_json
-from gitops_bot.writer import BranchBroken, Writer
+from gitops_bot.contract.tenant import canonical_json
+from gitops_bot.store import errorlog
+from gitops_bot.store.queue import Store
+from gitops_bot.writer.messages import TRAILER
+from gitops_bot.writer.writer import BranchBroken, Writer
 from helpers import (
     ADMIN_TOKEN,
     git,
@@ -330,7 +330,7 @@ def test_status_is_recovered_from_git_when_the_database_is_lost(
 def test_local_mode_goes_no_further_than_evaluated(
     client: FlaskClient, writer: Writer, settings: Settings, store: Store
 ) -> None:
-    from gitops_bot.evaluation import LocalEvaluator  # noqa: PLC0415
+    from gitops_bot.nix.evaluation import LocalEvaluator  # noqa: PLC0415
 
     post_event(client, signup("evaluated-one"))
     writer.drain_once()
@@ -349,7 +349,7 @@ def test_local_mode_goes_no_further_than_evaluated(
 def test_evaluation_runs_beside_the_writer_until_stopped(
     client: FlaskClient, writer: Writer, settings: Settings, store: Store
 ) -> None:
-    from gitops_bot.evaluation import LocalEvaluator  # noqa: PLC0415
+    from gitops_bot.nix.evaluation import LocalEvaluator  # noqa: PLC0415
 
     post_event(client, signup("beside"))
     writer.drain_once()
@@ -372,7 +372,7 @@ def test_evaluation_runs_beside_the_writer_until_stopped(
 def test_an_evaluator_that_fails_stops_the_worker_as_failed(
     client: FlaskClient, writer: Writer, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gitops_bot.evaluation import LocalEvaluator  # noqa: PLC0415
+    from gitops_bot.nix.evaluation import LocalEvaluator  # noqa: PLC0415
 
     post_event(client, signup("doomed"))
     writer.drain_once()

@@ -16,11 +16,10 @@ from github.GitTree import GitTree
 from github.InputGitTreeElement import InputGitTreeElement
 from github.Repository import Repository
 
-from gitops_bot.backends import Review, Snapshot
+from gitops_bot.backends.base import TRAILER, Review, Snapshot
 from gitops_bot.backends.github_api import PER_PAGE, ApiError, GitHubApi, connect
 from gitops_bot.backends.github_files import archive_blobs, blob_id, list_files, watched
 from gitops_bot.backends.github_reviews import PullRequests, ReviewOptions
-from gitops_bot.messages import TRAILER
 
 if TYPE_CHECKING:
     from gitops_bot.backends.ratelimit import Clock

@@ -10,7 +10,7 @@ import urllib.request
 from functools import partial
 from typing import Final
 
-from gitops_bot.backends import BackendError
+from gitops_bot.backends.base import BackendError
 from gitops_bot.backends.github_api import GitHubApi
 
 # The folders the bot reads, as in the local backend; everything else is carried over untouched.
