@@ -1,0 +1,1 @@
+"""State-repo backends behind the StateRepo protocol (base.py). May import store and contract."""
