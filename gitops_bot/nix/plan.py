@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from gitops_bot.nix import nixeval, plan_render
+from gitops_bot.nix.plan_report import HostPlan, Report
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-Source = Literal["nix", "files"]
 Format = Literal["text", "json", "markdown"]
 FORMATS: Final = ("text", "json", "markdown")
 
@@ -38,38 +38,6 @@ RULES_CHANGED: Final = (
 
 class PlanError(Exception):
     """The plan could not be made (bad revision, a tenant file Nix refuses, ...)."""
-
-
-@dataclass(frozen=True)
-class HostPlan:
-    host: str
-    added: tuple[str, ...] = ()
-    changed: tuple[str, ...] = ()
-    suspended: tuple[str, ...] = ()
-    resumed: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    start: tuple[str, ...] = ()
-    restart: tuple[str, ...] = ()
-    stop: tuple[str, ...] = ()
-    nginx_reload: bool = False
-    nginx_changes: tuple[str, ...] = ()
-
-    @property
-    def tenants_changed(self) -> bool:
-        return any((self.added, self.changed, self.suspended, self.resumed, self.removed))
-
-    @property
-    def acts(self) -> bool:
-        return any((self.start, self.restart, self.stop, self.nginx_reload))
-
-
-@dataclass(frozen=True)
-class Report:
-    base: str
-    head: str
-    source: Source
-    hosts: tuple[HostPlan, ...]
-    notes: tuple[str, ...] = field(default=())
 
 
 def build_report(*, repo: Path, base: str, head: str, fork_point: bool = False) -> Report:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from gitops_bot.nix.plan import HostPlan, Report
+    from gitops_bot.nix.plan_report import HostPlan, Report
 
 _TENANT_ROWS: Final = ("added", "changed", "suspended", "resumed", "removed")
 _UNIT_ROWS: Final = ("start", "restart", "stop")
