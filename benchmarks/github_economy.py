@@ -41,7 +41,8 @@ from common import Goal, Section, ratio, stat  # noqa: E402
 from common import table as markdown_table  # noqa: E402
 from fakegithub import FakeGitHub  # noqa: E402
 from gitops_bot.backends.github import GitHubRepo  # noqa: E402
-from gitops_bot.config import Policy, Settings  # noqa: E402
+from gitops_bot.config import Settings  # noqa: E402
+from gitops_bot.policy import Policy  # noqa: E402
 from gitops_bot.server.app import create_app  # noqa: E402
 from gitops_bot.store.queue import Store  # noqa: E402
 from gitops_bot.writer.writer import Writer  # noqa: E402

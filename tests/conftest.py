@@ -21,7 +21,8 @@ from fakegithub import FakeGitHub
 from gitops_bot.backends.github import GitHubRepo
 from gitops_bot.backends.gitrepo import ISOLATED_ENV
 from gitops_bot.backends.local import LocalGitRepo
-from gitops_bot.config import Policy, Settings
+from gitops_bot.config import Settings
+from gitops_bot.policy import Policy
 from gitops_bot.server.app import create_app
 from gitops_bot.store.queue import Store
 from gitops_bot.writer.writer import Writer

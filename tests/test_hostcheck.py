@@ -10,7 +10,8 @@ from flask.testing import FlaskClient
 from nix_helpers import needs_nix
 
 from gitops_bot.backends.local import LocalGitRepo
-from gitops_bot.config import Policy, Settings
+from gitops_bot.config import Settings
+from gitops_bot.policy import Policy
 from gitops_bot.server.app import create_app
 from gitops_bot.store.queue import Store
 from gitops_bot.writer.hostcheck import HostsBroken
