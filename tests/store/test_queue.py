@@ -98,7 +98,7 @@ def _recount(store: Store) -> dict[str, int]:
 
 def test_seats_per_host_follow_every_change_to_the_tenants(database: Path) -> None:
     inventory = Inventory.model_validate_json(
-        (Path(__file__).parent.parent / "nix/inventory.json").read_bytes()
+        (Path(__file__).parents[2] / "nix/inventory.json").read_bytes()
     )
     with Store(database) as store:
         with store.transaction():
