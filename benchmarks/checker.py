@@ -55,7 +55,7 @@ def parse_only(root: Path) -> None:
 
 
 def in_process(root: Path) -> None:
-    from gitops_bot.checker import check_files, read_tree  # noqa: PLC0415
+    from gitops_bot.contract.checker import check_files, read_tree  # noqa: PLC0415
 
     report = check_files(read_tree(root))
     if not report.ok:

@@ -374,10 +374,10 @@ def peak_rss_mib(pid: int) -> float:
 
 def seed(state_dir: Path, seed_dir: Path) -> None:
     """Create and seed the state repo, and let the queue read it, as a writer's first round."""
-    from gitops_bot.backends import open_state_repo  # noqa: PLC0415 - after sys.path is set
+    from gitops_bot.backends.factory import open_state_repo  # noqa: PLC0415 - after sys.path is set
     from gitops_bot.config import Settings  # noqa: PLC0415
-    from gitops_bot.queue import Store  # noqa: PLC0415
-    from gitops_bot.writer import Writer  # noqa: PLC0415
+    from gitops_bot.store.queue import Store  # noqa: PLC0415
+    from gitops_bot.writer.writer import Writer  # noqa: PLC0415
 
     settings = Settings(state_dir=state_dir, seed_dir=seed_dir)
     repo = open_state_repo(settings)

@@ -40,11 +40,12 @@ sys.path.insert(0, str(REPO / "tests"))
 from common import Goal, Section, ratio, stat  # noqa: E402
 from common import table as markdown_table  # noqa: E402
 from fakegithub import FakeGitHub  # noqa: E402
-from gitops_bot.app import create_app  # noqa: E402
 from gitops_bot.backends.github import GitHubRepo  # noqa: E402
-from gitops_bot.config import Policy, Settings  # noqa: E402
-from gitops_bot.queue import Store  # noqa: E402
-from gitops_bot.writer import Writer  # noqa: E402
+from gitops_bot.config import Settings  # noqa: E402
+from gitops_bot.policy import Policy  # noqa: E402
+from gitops_bot.server.app import create_app  # noqa: E402
+from gitops_bot.store.queue import Store  # noqa: E402
+from gitops_bot.writer.writer import Writer  # noqa: E402
 from helpers import (  # noqa: E402
     ADMIN_TOKEN,
     SECRET,

@@ -117,7 +117,7 @@ Every figure is the median of several runs, with the spread as (min–max) and t
 runs in each section; each baseline is measured in the same run, on the same machine. These
 machines are shared and their neighbours are noisy, so compare figures within one report
 rather than across reports, and read a single slow run in the spread as noise. Nothing here
-is asserted in the tests: `tests/test_benchmarks_smoke.py` only runs each script at a tiny
+is asserted in the tests: `tests/system/test_benchmarks_smoke.py` only runs each script at a tiny
 size, so that they keep working.
 
 ## Goals

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DeliveryMode = Literal["direct", "pr"]
+from gitops_bot.policy import DeliveryMode, Policy
 
 # Secret settings and the systemd credential names they may also come from.
 _SECRET_CREDENTIALS = {
@@ -50,26 +50,6 @@ Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_names)]
 
 class ConfigError(Exception):
     """The bot cannot start with this configuration; the message says what to set."""
-
-
-class Policy(BaseModel):
-    """Which changes go straight to the branch and which wait for a reviewer.
-
-    An event type's rule wins over its plan's, which wins over the default; deletions
-    always go through review, whatever the rest says. Given as JSON, for example
-    GITOPS_BOT_POLICY='{"plans": {"enterprise": "pr"}}'.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    default: DeliveryMode = "direct"
-    plans: dict[str, DeliveryMode] = Field(default_factory=dict)
-    events: dict[str, DeliveryMode] = Field(default_factory=dict)
-
-    def delivery_for(self, event_type: str, plan: str) -> DeliveryMode:
-        if event_type == "tenant.delete":
-            return "pr"
-        return self.events.get(event_type) or self.plans.get(plan) or self.default
 
 
 class Settings(BaseSettings):

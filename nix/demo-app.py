@@ -6,7 +6,8 @@ With TENANT_IDLE_STOP_SECONDS set it exits cleanly after that long without a req
 socket, still held by systemd, starts it again on the next one. On SIGTERM, and before an idle
 exit, it stops accepting and finishes the requests it has accepted: connections not yet accepted
 wait in the socket's backlog for the next instance, so a restart drops none. nix/demo-app.nix
-wraps this file for NixOS; tests/test_demo_app.py runs it under Debian's systemd-socket-activate.
+wraps this file for NixOS; tests/system/test_demo_app.py runs it under Debian's
+systemd-socket-activate.
 """
 
 from __future__ import annotations

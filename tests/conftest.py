@@ -18,13 +18,14 @@ from pydantic import SecretStr
 
 from fake_engine import FakeEngine
 from fakegithub import FakeGitHub
-from gitops_bot.app import create_app
 from gitops_bot.backends.github import GitHubRepo
+from gitops_bot.backends.gitrepo import ISOLATED_ENV
 from gitops_bot.backends.local import LocalGitRepo
-from gitops_bot.config import Policy, Settings
-from gitops_bot.gitrepo import ISOLATED_ENV
-from gitops_bot.queue import Store
-from gitops_bot.writer import Writer
+from gitops_bot.config import Settings
+from gitops_bot.policy import Policy
+from gitops_bot.server.app import create_app
+from gitops_bot.store.queue import Store
+from gitops_bot.writer.writer import Writer
 from helpers import (
     ADMIN_TOKEN,
     GITHUB_WEBHOOK_SECRET,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from nix_helpers import uid_of
 
-from gitops_bot import gitrepo
+from gitops_bot.backends import gitrepo
 from gitops_bot.cli import main
 from helpers import Clone
 

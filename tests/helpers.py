@@ -27,11 +27,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask.testing import FlaskClient
 
 from fakegithub import FakeGitHub
+from gitops_bot.backends.gitrepo import init_bare
 from gitops_bot.backends.local import LocalGitRepo
 from gitops_bot.config import Settings
-from gitops_bot.gitrepo import init_bare
-from gitops_bot.queue import Store
-from gitops_bot.writer import Writer
+from gitops_bot.store.queue import Store
+from gitops_bot.writer.writer import Writer
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_BYTES = b"test-secret-0123456789abcdef"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from gitops_bot.tenant import RESERVED_SLUGS
+from gitops_bot.contract.tenant import RESERVED_SLUGS
 
 INJECTIONS: Final = (
     # shell

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from gitops_bot.gitrepo import BOT_EMAIL, BOT_NAME
+from gitops_bot.backends.gitrepo import BOT_EMAIL, BOT_NAME
 from helpers import ADMIN_TOKEN, SECRET, SECRET_BYTES, STATUS_TOKEN
 
 EMAIL: Final = re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gitops_bot.tenant import UID_RANGE
+from gitops_bot.contract.tenant import UID_RANGE
 
 REPO = Path(__file__).resolve().parent.parent
 NIX_DIR = REPO / "nix"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gitops_bot.messages import TRAILER
+from gitops_bot.writer.messages import TRAILER
 from helpers import ROOT, git, tenant_files
 from hygiene import assert_history_clean
 

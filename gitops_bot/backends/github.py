@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import base64
 import logging
-import urllib.parse
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Final
 
 from github.GitCommit import GitCommit
-from github.GitRef import GitRef
 from github.GitTree import GitTree
 from github.InputGitTreeElement import InputGitTreeElement
-from github.Repository import Repository
 
-from gitops_bot.backends import Review, Snapshot
-from gitops_bot.backends.github_api import PER_PAGE, ApiError, GitHubApi, connect
-from gitops_bot.backends.github_files import archive_blobs, blob_id, list_files, watched
+from gitops_bot.backends.base import Review, Snapshot
+from gitops_bot.backends.github_api import ApiError, GitHubApi, connect
+from gitops_bot.backends.github_files import (
+    archive_blobs,
+    blob_id,
+    lazy_object,
+    lazy_ref,
+    list_files,
+    watched,
+)
+from gitops_bot.backends.github_history import added_in
 from gitops_bot.backends.github_reviews import PullRequests, ReviewOptions
-from gitops_bot.messages import TRAILER
 
 if TYPE_CHECKING:
     from gitops_bot.backends.ratelimit import Clock
@@ -37,8 +41,6 @@ _KEPT_COMMITS: Final = 4
 TRUST_OWN_WRITE: Final = 20.0
 # Commits whose tree and parents are remembered; the oldest are forgotten first.
 _KNOWN_COMMITS: Final = 10_000
-# How far back added_in reads after a lost database: 5,000 commits touching tenants/.
-_HISTORY_PAGES: Final = 50
 
 
 class GitHubRepo:
@@ -178,13 +180,13 @@ class GitHubRepo:
         repo = self.api.repo
         elements = [self._element(path, content) for path, content in sorted(changes.items())]
         if parents:
-            base = _known(GitTree, repo, "trees", self._tree_of(parents[0]))
+            base = lazy_object(GitTree, repo, "trees", self._tree_of(parents[0]))
             tree = self.api.call(
                 "create tree", lambda: repo.create_git_tree(elements, base), write=True
             )
         else:
             tree = self.api.call("create tree", lambda: repo.create_git_tree(elements), write=True)
-        parent_commits = [_known(GitCommit, repo, "commits", p) for p in parents]
+        parent_commits = [lazy_object(GitCommit, repo, "commits", p) for p in parents]
         made = self.api.call(
             "create commit",
             lambda: repo.create_git_commit(message, tree, parent_commits),
@@ -244,7 +246,7 @@ class GitHubRepo:
                     # lost answer finds the ref already at `new`, which is a fast-forward too.
                     self.api.call(
                         f"move branch {branch}",
-                        lambda: _ref(self.api.repo, branch).edit(new, force=False),
+                        lambda: lazy_ref(self.api.repo, branch).edit(new, force=False),
                         write=True,
                     )
             except ApiError as refused:
@@ -266,7 +268,7 @@ class GitHubRepo:
         try:
             self.api.call(
                 f"delete branch {branch}",
-                lambda: _ref(self.api.repo, branch).delete(),
+                lambda: lazy_ref(self.api.repo, branch).delete(),
                 write=True,
             )
         except ApiError as gone:
@@ -282,26 +284,7 @@ class GitHubRepo:
         self._absent.add(branch)
 
     def added_in(self, branch: str, folder: str, origins: Mapping[str, str]) -> dict[str, str]:
-        """From the event trailers of the commits that touched `folder`, newest first.
-
-        A request per hundred commits rather than one per tenant, and it stops once every
-        origin is found. Files added by hand name no event and stay unknown; the search
-        gives up after _HISTORY_PAGES pages, so a long hand-made history costs a bounded sum.
-        """
-        wanted = {origin: path for path, origin in origins.items()}
-        commits = self.api.repo.get_commits(sha=branch, path=folder)
-        found: dict[str, str] = {}
-        for page in range(_HISTORY_PAGES):
-            if not wanted:
-                break
-            chunk = self.api.call("list commits", partial(commits.get_page, page), write=False)
-            for commit in chunk:
-                for event_id in _trailers(commit.commit.message, TRAILER):
-                    if (path := wanted.pop(event_id, None)) is not None:
-                        found[path] = commit.sha
-            if len(chunk) < PER_PAGE:
-                break
-        return found
+        return added_in(self.api, branch, folder, origins)
 
     def removed_files(self, branch: str, folder: str) -> list[bytes]:
         """Nothing: the API would cost a request per commit of history to find deletions.
@@ -325,31 +308,3 @@ class GitHubRepo:
         fresh = review.branch in self._created
         self._created.discard(review.branch)
         return self.pulls.open(review, fresh_branch=fresh)
-
-
-def _ref(repo: Repository, branch: str) -> GitRef:
-    """The branch's ref at the URL that updates and deletes it.
-
-    A lazy get_git_ref() object carries the URL of the read (/git/ref/...), which GitHub
-    answers with 404 for PATCH and DELETE; those live at /git/refs/....
-    """
-    url = f"{repo.url}/git/refs/heads/{urllib.parse.quote(branch)}"
-    return GitRef(repo.requester, attributes={"ref": f"refs/heads/{branch}", "url": url})
-
-
-_Known = TypeVar("_Known", GitTree, GitCommit)
-
-
-def _known(kind: type[_Known], repo: Repository, folder: str, sha: str) -> _Known:
-    """A PyGithub tree or commit known by its sha alone, so that passing it on costs no request."""
-    url = f"{repo.url}/git/{folder}/{sha}"
-    return kind(repo.requester, attributes={"sha": sha, "url": url}, completed=False)
-
-
-def _trailers(message: str, key: str) -> list[str]:
-    prefix = f"{key}:"
-    return [
-        line.removeprefix(prefix).strip()
-        for line in message.splitlines()
-        if line.startswith(prefix)
-    ]

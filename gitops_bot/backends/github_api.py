@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from github import Auth, Github, GithubException
 from github.Repository import Repository
 
-from gitops_bot.backends import BackendError
+from gitops_bot.backends.base import BackendError
 from gitops_bot.backends.github_auth import (
     REDACTOR,
     InstallationAuth,
@@ -17,7 +17,7 @@ from gitops_bot.backends.github_auth import (
     token_auth,
 )
 from gitops_bot.backends.ratelimit import Clock, Governor, Limits, SystemClock
-from gitops_bot.counters import Counters
+from gitops_bot.store.counters import Counters
 
 if TYPE_CHECKING:
     from gitops_bot.config import Settings

@@ -1,4 +1,4 @@
-"""Reading a GitHub commit's files cheaply: one recursive tree, and one tarball for many blobs."""
+"""Reading a GitHub commit's files cheaply (one recursive tree, one tarball for many blobs)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ import tarfile
 import urllib.parse
 import urllib.request
 from functools import partial
-from typing import Final
+from typing import Final, TypeVar
 
-from gitops_bot.backends import BackendError
+from github.GitCommit import GitCommit
+from github.GitRef import GitRef
+from github.GitTree import GitTree
+from github.Repository import Repository
+
+from gitops_bot.backends.base import BackendError
 from gitops_bot.backends.github_api import GitHubApi
 
 # The folders the bot reads, as in the local backend; everything else is carried over untouched.
@@ -100,3 +105,25 @@ def _download(link: str) -> bytes:
     if len(data) > MAX_ARCHIVE_BYTES:
         raise BackendError(f"the state repo's archive is over {MAX_ARCHIVE_BYTES} bytes")
     return data
+
+
+# --- git objects known by their address alone: passing them on costs no request ------------
+
+
+def lazy_ref(repo: Repository, branch: str) -> GitRef:
+    """The branch's ref at the URL that updates and deletes it.
+
+    A lazy get_git_ref() object carries the URL of the read (/git/ref/...), which GitHub
+    answers with 404 for PATCH and DELETE; those live at /git/refs/....
+    """
+    url = f"{repo.url}/git/refs/heads/{urllib.parse.quote(branch)}"
+    return GitRef(repo.requester, attributes={"ref": f"refs/heads/{branch}", "url": url})
+
+
+_Known = TypeVar("_Known", GitTree, GitCommit)
+
+
+def lazy_object(kind: type[_Known], repo: Repository, folder: str, sha: str) -> _Known:
+    """A PyGithub tree or commit known by its sha alone, so that passing it on costs no request."""
+    url = f"{repo.url}/git/{folder}/{sha}"
+    return kind(repo.requester, attributes={"sha": sha, "url": url}, completed=False)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Final
 
 from github.PullRequest import PullRequest
 
-from gitops_bot.backends import Review
+from gitops_bot.backends.base import Review
 from gitops_bot.backends.github_api import PER_PAGE, ApiError, GitHubApi
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ from typing import Final
 
 import git
 
-from gitops_bot.backends import BackendError, Review, Snapshot
-from gitops_bot.gitrepo import BOT_EMAIL, BOT_NAME, git_says, init_bare, open_repo
+from gitops_bot.backends.base import BackendError, Review, Snapshot
+from gitops_bot.backends.gitrepo import BOT_EMAIL, BOT_NAME, git_says, init_bare, open_repo
 
 # What the bot reads of a tree; everything else in the repo is carried over untouched.
 WATCHED: Final = ("tenants", "nix")

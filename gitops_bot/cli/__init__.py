@@ -10,7 +10,7 @@ from importlib import import_module
 from pydantic import ValidationError
 
 from gitops_bot import logs
-from gitops_bot.backends import BackendError
+from gitops_bot.backends.base import BackendError
 from gitops_bot.config import ConfigError
 
 # Each module defines add_parser(subparsers); the parser it adds sets `func` to its runner.

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
 
     from gitops_bot.cli.operator import wait_for  # noqa: PLC0415
     from gitops_bot.config import Settings  # noqa: PLC0415
-    from gitops_bot.queue import Answer, Store  # noqa: PLC0415
+    from gitops_bot.store.queue import Answer, Store  # noqa: PLC0415
 
     settings = Settings()
     if settings.backend != "local":

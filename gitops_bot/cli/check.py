@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from gitops_bot.checker import Problem, Report, check_files, read_tree
+from gitops_bot.contract.checker import Problem, Report, check_files, read_tree
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
     files = read_tree(root)
     report = check_files(files)
     if args.base is not None:
-        from gitops_bot.basecheck import check_against  # noqa: PLC0415
-        from gitops_bot.gitrepo import GitError  # noqa: PLC0415
+        from gitops_bot.backends.gitrepo import GitError  # noqa: PLC0415
+        from gitops_bot.writer.basecheck import check_against  # noqa: PLC0415
 
         try:
             report = check_against(root, args.base, report, files)

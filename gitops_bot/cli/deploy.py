@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from gitops_bot.engine import DEPLOYMENT_NAME, ENGINES
+from gitops_bot.deploy.engine import DEPLOYMENT_NAME, ENGINES
 
 
 def _deployment_name(value: str) -> str:
@@ -63,7 +63,9 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitops_bot import deploy, deployments, engine, gitrepo, markers  # noqa: PLC0415
+    from gitops_bot.backends import gitrepo  # noqa: PLC0415
+    from gitops_bot.deploy import deploy, engine, markers  # noqa: PLC0415
+    from gitops_bot.github import deployments  # noqa: PLC0415
 
     try:
         repo: Path = args.repo
@@ -113,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _resolve(repo: Path, rev: str) -> str:
-    from gitops_bot import deploy, gitrepo  # noqa: PLC0415
+    from gitops_bot.backends import gitrepo  # noqa: PLC0415
+    from gitops_bot.deploy import deploy  # noqa: PLC0415
 
     try:
         return gitrepo.resolve(repo, rev)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from gitops_bot.checker import TENANTS_DIR, is_tenant_path
-from gitops_bot.tenant import Tenant
+from gitops_bot.contract.checker import TENANTS_DIR, is_tenant_path
+from gitops_bot.contract.tenant import Tenant
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

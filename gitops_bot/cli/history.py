@@ -22,10 +22,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
+    from gitops_bot.backends.gitrepo import GitError  # noqa: PLC0415
     from gitops_bot.config import Settings  # noqa: PLC0415
-    from gitops_bot.gitrepo import GitError  # noqa: PLC0415
-    from gitops_bot.history import as_json, tenant_history, with_reports  # noqa: PLC0415
-    from gitops_bot.queue import Store  # noqa: PLC0415
+    from gitops_bot.operator.history import as_json, tenant_history, with_reports  # noqa: PLC0415
+    from gitops_bot.store.queue import Store  # noqa: PLC0415
 
     settings = Settings()
     repo = args.repo or settings.writer_clone

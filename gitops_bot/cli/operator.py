@@ -13,10 +13,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from gitops_bot.config import Settings
-from gitops_bot.events import EVENT_MODELS
-from gitops_bot.intake import Intake
-from gitops_bot.queue import Store
-from gitops_bot.webhooks import validation_error
+from gitops_bot.intake.events import EVENT_MODELS
+from gitops_bot.intake.intake import Intake
+from gitops_bot.intake.webhooks import validation_error
+from gitops_bot.store.queue import Store
 
 
 def queue_event(settings: Settings, event_type: str, data: dict[str, Any]) -> tuple[str, int]:

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gitops_bot.checker import TENANTS_DIR, is_tenant_path
 from gitops_bot.cli.fmt import replace_file
-from gitops_bot.tenant import UID_RANGE, canonical_json
+from gitops_bot.contract.checker import TENANTS_DIR, is_tenant_path
+from gitops_bot.contract.tenant import UID_RANGE, canonical_json
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -35,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    from gitops_bot import plan  # noqa: PLC0415 - keeps other subcommands' start-up light
+    from gitops_bot.nix import plan  # noqa: PLC0415 - keeps other subcommands' start-up light
 
     try:
         report = plan.build_report(

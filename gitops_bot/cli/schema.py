@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gitops_bot.tenant import SCHEMA_FILE, canonical_json, json_schema
+from gitops_bot.contract.tenant import SCHEMA_FILE, canonical_json, json_schema
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

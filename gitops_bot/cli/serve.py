@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication  # noqa: PLC0415
 
     from gitops_bot import logs  # noqa: PLC0415
-    from gitops_bot.app import create_app  # noqa: PLC0415
     from gitops_bot.config import ConfigError, Settings  # noqa: PLC0415
+    from gitops_bot.server.app import create_app  # noqa: PLC0415
 
     try:
         settings = Settings().require_secrets()

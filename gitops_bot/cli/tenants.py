@@ -76,10 +76,10 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from gitops_bot.backends import open_state_repo  # noqa: PLC0415
+    from gitops_bot.backends.factory import open_state_repo  # noqa: PLC0415
     from gitops_bot.config import Settings  # noqa: PLC0415
-    from gitops_bot.queue import Store  # noqa: PLC0415
-    from gitops_bot.tenant import tenant_path  # noqa: PLC0415
+    from gitops_bot.contract.tenant import tenant_path  # noqa: PLC0415
+    from gitops_bot.store.queue import Store  # noqa: PLC0415
 
     settings = Settings()
     repo = open_state_repo(settings)

@@ -17,12 +17,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(_args: argparse.Namespace) -> int:
-    from gitops_bot import logs, nixeval, outbox  # noqa: PLC0415
-    from gitops_bot.backends import open_state_repo  # noqa: PLC0415
+    from gitops_bot import logs  # noqa: PLC0415
+    from gitops_bot.backends.factory import open_state_repo  # noqa: PLC0415
     from gitops_bot.config import Settings  # noqa: PLC0415
-    from gitops_bot.evaluation import LocalEvaluator  # noqa: PLC0415
-    from gitops_bot.queue import Store  # noqa: PLC0415
-    from gitops_bot.writer import Writer, writer_lock  # noqa: PLC0415
+    from gitops_bot.nix import nixeval  # noqa: PLC0415
+    from gitops_bot.nix.evaluation import LocalEvaluator  # noqa: PLC0415
+    from gitops_bot.store import outbox  # noqa: PLC0415
+    from gitops_bot.store.queue import Store  # noqa: PLC0415
+    from gitops_bot.writer.writer import Writer, writer_lock  # noqa: PLC0415
 
     settings = Settings()
     if settings.notify_url is not None:
@@ -63,7 +65,7 @@ def run(_args: argparse.Namespace) -> int:
 
 def _start_notifier(settings: Settings, stop: threading.Event) -> threading.Thread | None:
     """The notifier as a thread: a slow landing page never holds up a commit."""
-    from gitops_bot.notify import Notifier  # noqa: PLC0415
+    from gitops_bot.intake.notify import Notifier  # noqa: PLC0415
 
     if settings.notify_url is None or settings.notify_secret is None:
         return None

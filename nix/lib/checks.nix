@@ -26,7 +26,7 @@ let
     toJSON
     ;
 
-  # Kept equal to gitops_bot.tenant.RESERVED_SLUGS; tests/test_nix.py compares the two.
+  # Kept equal to gitops_bot.contract.tenant.RESERVED_SLUGS; tests/system/test_nix.py compares the two.
   reservedSlugs = [
     "admin" "api" "app" "assets" "auth" "autoconfig" "autodiscover" "billing" "blog" "cdn"
     "console" "dashboard" "dev" "dns" "docs" "ftp" "git" "help" "imap" "internal" "localhost"
@@ -38,7 +38,7 @@ let
   # systemd's docs/UIDS-GIDS.md lists nothing (above systemd-nspawn's container ranges,
   # below the foreign range and 2^31) and far above NixOS's own allocations (system users
   # 400-999, normal users 1000-29999, their subuid ranges from 100000). Kept equal to
-  # gitops_bot.tenant.UID_RANGE; tests/test_nix.py compares the two.
+  # gitops_bot.contract.tenant.UID_RANGE; tests/system/test_nix.py compares the two.
   uidRange = {
     first = 1879048192; # 0x70000000
     last = 1895825407; # 0x70ffffff: 16,777,216 tenants in a fleet's lifetime

@@ -105,7 +105,7 @@ let
 
   # Names two tenants of one host would share, as messages that name both tenant files.
   # Empty for every valid fleet; the module asserts it, the writer refuses an event that
-  # would make it non-empty, and tests/test_fleet_validity.py checks the scheme itself.
+  # would make it non-empty, and tests/system/test_fleet_validity.py checks the scheme itself.
   # A namespace is counted first (a set of its names is as large as their list when none
   # repeats), and only a namespace with a repeat is searched for who shares what: the check
   # costs little on every valid host, which is every host the writer lets through.

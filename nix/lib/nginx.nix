@@ -8,7 +8,7 @@ let
   # Set once, for every fleet: a bucket of 512 bytes holds the longest name DNS allows
   # (253 bytes plus nginx's per-entry overhead, rounded up to the cache line), and the
   # max size lets nginx find a table for the largest host the inventory allows. Neither
-  # depends on the tenants, so adding one never changes them. tests/test_nginx_config.py proves
+  # depends on the tenants, so adding one never changes them. tests/system/test_nginx_config.py proves
   # both with Debian's nginx.
   hashSizes = {
     serverNamesHashBucketSize = 512;

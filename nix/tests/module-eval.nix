@@ -1,6 +1,6 @@
 # TEST ONLY. Evaluates ../module.nix with nixpkgs' lib.evalModules against the stub options in
 # ./stub-options.nix and returns what a switch would compare: per-unit, per-vhost and
-# per-certificate JSON, plus users and failed assertions. tests/test_nix.py calls this for
+# per-certificate JSON, plus users and failed assertions. tests/system/test_nix.py calls this for
 # tenant folders before and after a change.
 {
   nixpkgsLib,

@@ -1,7 +1,7 @@
 # TEST ONLY. Renders the virtual hosts the pure core gives nixpkgs' nginx module (shared
 # routing plus each tenant's custom domains) into an nginx `http { }` block, the way that
 # module writes them (listen, server_name, ssl_certificate, ssl_reject_handshake, locations,
-# the recommended proxy headers), so tests/test_nginx_config.py can check it with Debian's
+# the recommended proxy headers), so tests/system/test_nginx_config.py can check it with Debian's
 # nginx. (Left out: `http2 on;`, which Debian's nginx 1.22 predates and routing ignores.)
 # Absolute paths move under `prefix` and ports are the test's: nothing else changes.
 {

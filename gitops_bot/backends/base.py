@@ -1,0 +1,101 @@
+"""What the writer needs from a state repo, whichever service hosts it."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+# The commit trailer that names the event a commit carries out; backends that cannot afford to
+# diff history find a tenant's first commit by it (StateRepo.added_in).
+TRAILER: Final = "Gitops-Event"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A branch head, and the blob id of each file under tenants/ and nix/ in it."""
+
+    sha: str
+    files: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Review:
+    """A change waiting for a reviewer: a branch, and where people review it."""
+
+    branch: str
+    title: str
+    body: str
+    url: str | None = None
+
+
+class BackendError(Exception):
+    """The state repo could not be read or written; the writer retries later."""
+
+
+class StateRepo(Protocol):
+    # Whether open_review puts a review's text before anyone (a pull request's body): the
+    # local backend's reviews are bare branches, so the writer need not describe them.
+    describes_reviews: bool
+
+    def snapshot(self, branch: str) -> Snapshot | None:
+        """The current head of `branch`, fetched fresh; None when the branch does not exist."""
+        ...
+
+    def read_blobs(self, blob_ids: Collection[str]) -> dict[str, bytes]: ...
+
+    def commit(
+        self, parents: Sequence[str], changes: Mapping[str, bytes | None], message: str
+    ) -> str:
+        """A commit with the first parent's tree plus `changes` (None deletes a path).
+
+        The commit is on no branch yet; `advance` puts it there.
+        """
+        ...
+
+    def advance(self, branch: str, new: str) -> bool:
+        """Move `branch` to `new`, a descendant of its head, without force (or create it).
+
+        False when that is not a fast-forward because the branch moved meanwhile: the
+        caller rebuilds its commit on the new head.
+        """
+        ...
+
+    def contains(self, branch: str, sha: str) -> bool:
+        """Whether `sha` is reachable from the head of `branch` (as last fetched)."""
+        ...
+
+    def delete_branch(self, branch: str) -> None: ...
+
+    def added_in(self, branch: str, folder: str, origins: Mapping[str, str]) -> dict[str, str]:
+        """For files under `folder`, the commit on `branch` that added each.
+
+        `origins` gives the event id that created each file, which the bot's commits name
+        in a trailer: a backend that cannot afford to diff history finds them by that.
+        Read once after a lost database; a backend may leave out what would cost too much.
+        """
+        ...
+
+    def removed_files(self, branch: str, folder: str) -> list[bytes]:
+        """The last content of every file that history on `branch` removed from `folder`.
+
+        Read once after a lost database, so that no removed tenant's uid is handed out
+        again; a backend may leave out what would cost too much.
+        """
+        ...
+
+    def open_reviews(self, prefix: str) -> dict[str, str]:
+        """The branches named `prefix`... under review now, each with its review's URL.
+
+        A backend without review URLs gives the branch name. Read once after a lost
+        database, so that reviews in progress are known again.
+        """
+        ...
+
+    def open_review(self, review: Review) -> str | None:
+        """Open (or update, if one is open) the review of `review.branch`; its URL if any."""
+        ...
+
+    def close(self) -> None:
+        """Release processes and connections."""
+        ...

@@ -1,0 +1,1 @@
+"""Deploying changed hosts. May import github, backends, store and contract."""

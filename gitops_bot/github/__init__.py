@@ -1,0 +1,1 @@
+"""GitHub's events and deployments. May import intake, web, store and contract."""

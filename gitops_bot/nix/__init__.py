@@ -1,0 +1,1 @@
+"""Nix evaluation and deploy plans. May import backends, store and contract."""

@@ -1,0 +1,1 @@
+"""Operator surfaces; may import writer, intake, web, backends, store and contract."""

@@ -1,0 +1,194 @@
+"""GET /metrics: Prometheus metrics, computed from the SQLite file at scrape time.
+
+Why not prometheus-client's usual in-memory metrics: the bot is several processes
+(gunicorn workers, the writer) that share nothing but the SQLite file, and a scrape
+reaches one worker at random. Multiprocess mode would fix that with a directory of
+mmap files per process, set up before any fork and cleaned on every restart. The facts
+are already durable rows here (events, transitions, tenants, outbox), so each scrape
+reads them instead: every worker answers the same numbers, restarts lose nothing, and
+nothing runs at import time. What has no row of its own (refused deliveries, GitHub
+requests, rate-limit waits, errors) is added to the `counters` table (counters.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Final
+
+from flask import Blueprint, Flask, Response, current_app, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from gitops_bot.contract.inventory import Inventory
+from gitops_bot.web.auth import is_admin
+
+bp = Blueprint("metrics", __name__)
+
+PREFIX: Final = "gitops_bot_"
+# Seconds from the 202 to the commit: a batch takes well under a second, a writer that
+# waits on a failing state repo minutes.
+LATENCY_BUCKETS: Final = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+# Counters table rows, as (name, help, label names): see counters.py for who adds them.
+_COUNTERS: Final = (
+    ("intake_rejected", "Webhook deliveries refused, by reason", ("reason",)),
+    ("github_requests", "Requests to the GitHub API, by kind", ("kind",)),
+    ("github_rate_limit_waits", "Times the GitHub rate governor waited", ()),
+    ("github_rate_limit_wait_seconds", "Seconds the GitHub rate governor waited", ()),
+    ("errors", "Errors of the writer and the notifier", ("source",)),
+)
+
+
+class StoreCollector(Collector):
+    """Every metric, read from the queue's SQLite file when Prometheus asks."""
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+
+    def collect(self) -> Iterator[Metric]:
+        # Read-only: a scrape must never take the write lock intake and the writer need.
+        uri = f"file:{self.database}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True, timeout=5.0)) as db:
+            yield from self._intake(db)
+            yield from self._queue(db)
+            yield self._latency(db)
+            yield from self._tenants(db)
+            yield from self._counters(db)
+            yield self._notifications(db)
+
+    @staticmethod
+    def _intake(db: sqlite3.Connection) -> Iterator[Metric]:
+        accepted = CounterMetricFamily(
+            f"{PREFIX}intake_accepted",
+            "Events accepted and queued (webhooks and operator commands), by type",
+            labels=["type"],
+        )
+        rows = db.execute("SELECT type, count(*) FROM events WHERE status != 'rejected' GROUP BY 1")
+        for event_type, count in rows:
+            accepted.add_metric([event_type], count)
+        yield accepted
+
+    @staticmethod
+    def _queue(db: sqlite3.Connection) -> Iterator[Metric]:
+        count, oldest = db.execute(
+            "SELECT count(*), min(received_at) FROM events WHERE status = 'pending'"
+        ).fetchone()
+        yield GaugeMetricFamily(f"{PREFIX}queue_depth", "Events waiting for the writer", count)
+        yield GaugeMetricFamily(
+            f"{PREFIX}queue_oldest_age_seconds",
+            "Age of the oldest waiting event; 0 when none waits",
+            0.0 if oldest is None else max(0.0, time.time() - oldest),
+        )
+
+    @staticmethod
+    def _latency(db: sqlite3.Connection) -> Metric:
+        # One pass over the settled events: a cumulative count per bucket, as Prometheus wants.
+        delay = "(finished_at - received_at)"
+        per_bucket = ", ".join(f"coalesce(sum({delay} <= ?), 0)" for _ in LATENCY_BUCKETS)
+        row = db.execute(
+            f"SELECT count(*), coalesce(sum({delay}), 0), {per_bucket}"  # noqa: S608 - no input
+            " FROM events WHERE status = 'done' AND finished_at IS NOT NULL",
+            LATENCY_BUCKETS,
+        ).fetchone()
+        count, total, *cumulative = row
+        buckets = [(str(le), n) for le, n in zip(LATENCY_BUCKETS, cumulative, strict=True)]
+        return HistogramMetricFamily(
+            f"{PREFIX}accept_to_commit_seconds",
+            "Seconds from accepting an event to committing it",
+            buckets=[*buckets, ("+Inf", count)],
+            sum_value=total,
+        )
+
+    @staticmethod
+    def _tenants(db: sqlite3.Connection) -> Iterator[Metric]:
+        transitions = CounterMetricFamily(
+            f"{PREFIX}transitions", "Tenant state transitions, by new status", labels=["status"]
+        )
+        for status, count in db.execute("SELECT status, count(*) FROM transitions GROUP BY 1"):
+            transitions.add_metric([status], count)
+        yield transitions
+        deploys = CounterMetricFamily(
+            f"{PREFIX}deploys",
+            "Deploys started, and how they ended (live, or failed while deploying)",
+            labels=["outcome"],
+        )
+        started, live, failed = db.execute(
+            "SELECT coalesce(sum(status = 'deploying'), 0), coalesce(sum(status = 'live'), 0),"
+            " coalesce(sum(status = 'failed' AND before = 'deploying'), 0) FROM"
+            " (SELECT status, lag(status) OVER (PARTITION BY slug ORDER BY id) AS before"
+            "  FROM transitions)"
+        ).fetchone()
+        for outcome, count in (("started", started), ("live", live), ("failed", failed)):
+            deploys.add_metric([outcome], count)
+        yield deploys
+        capacity = GaugeMetricFamily(
+            f"{PREFIX}host_capacity", "Tenants a host may run", labels=["host"]
+        )
+        placed = GaugeMetricFamily(
+            f"{PREFIX}host_tenants", "Tenants on a host or reserved for it", labels=["host"]
+        )
+        counts = dict(db.execute("SELECT host, count(*) FROM tenants GROUP BY host").fetchall())
+        inventory = db.execute("SELECT value FROM meta WHERE key = 'inventory'").fetchone()
+        hosts = {} if inventory is None else Inventory.model_validate_json(inventory[0]).hosts
+        for name in sorted(set(hosts) | set(counts)):
+            if name in hosts:
+                capacity.add_metric([name], hosts[name].capacity)
+            placed.add_metric([name], counts.get(name, 0))
+        yield capacity
+        yield placed
+
+    @staticmethod
+    def _counters(db: sqlite3.Connection) -> Iterator[Metric]:
+        stored: dict[str, list[tuple[dict[str, str], float]]] = {}
+        for name, labels, value in db.execute("SELECT name, labels, value FROM counters"):
+            stored.setdefault(name, []).append((json.loads(labels), value))
+        for name, documentation, label_names in _COUNTERS:
+            family = CounterMetricFamily(f"{PREFIX}{name}", documentation, labels=label_names)
+            for labels, value in stored.get(name, []):
+                family.add_metric([labels.get(key, "") for key in label_names], value)
+            yield family
+
+    @staticmethod
+    def _notifications(db: sqlite3.Connection) -> Metric:
+        family = GaugeMetricFamily(
+            f"{PREFIX}notifications",
+            "Outgoing status notifications, by state",
+            labels=["state"],
+        )
+        pending, delivered, given_up = db.execute(
+            "SELECT coalesce(sum(delivered_at IS NULL AND given_up_at IS NULL), 0),"
+            " coalesce(sum(delivered_at IS NOT NULL), 0),"
+            " coalesce(sum(given_up_at IS NOT NULL), 0) FROM outbox"
+        ).fetchone()
+        for state, count in (("pending", pending), ("delivered", delivered), ("failed", given_up)):
+            family.add_metric([state], count)
+        return family
+
+
+def init_app(app: Flask, database: Path) -> None:
+    # A registry per app, so that tests can build as many apps as they like.
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(database))
+    app.extensions["gitops_bot.metrics"] = registry
+    app.register_blueprint(bp)
+
+
+@bp.get("/metrics")
+def metrics() -> Response | tuple[Response, int]:
+    # Signup rates are business data, and this port faces the internet.
+    if not is_admin():
+        response = jsonify({"error": "the admin token is required"})
+        response.headers["WWW-Authenticate"] = 'Bearer realm="gitops-bot"'
+        return response, 401
+    registry: CollectorRegistry = current_app.extensions["gitops_bot.metrics"]
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,19 @@
+"""GET /v1/tenants/<slug>: where a signup stands, for the landing page's backend only."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from gitops_bot.web.appcontext import settings, store
+from gitops_bot.web.auth import bearer_matches
+
+bp = Blueprint("status", __name__)
+
+
+@bp.get("/v1/tenants/<slug>")
+def tenant_status(slug: str) -> Response | tuple[Response, int]:
+    # Unknown and unauthorised look the same, so nobody learns which slugs exist.
+    transitions = store().transitions(slug) if bearer_matches(settings().status_token) else []
+    if not transitions:
+        return jsonify({"error": "no such tenant", "field": "slug"}), 404
+    return jsonify({"slug": slug, "status": transitions[-1]["status"], "transitions": transitions})

@@ -1,0 +1,1 @@
+"""The queue's SQLite storage. May import contract (and config, policy, logs)."""

@@ -1,0 +1,1 @@
+"""Flask plumbing every HTTP surface shares. May import store and contract."""

@@ -1,0 +1,85 @@
+"""Who a request is: the landing page (status token), or an operator (admin token or session)."""
+
+from __future__ import annotations
+
+import hmac
+import sqlite3
+from datetime import timedelta
+from typing import Final
+
+from flask import Flask, request, session
+from pydantic import SecretStr
+
+from gitops_bot.config import Settings
+from gitops_bot.web.appcontext import settings
+
+# Long enough for a working day, short enough that a forgotten browser logs itself out.
+SESSION_LIFETIME: Final = timedelta(hours=8)
+# Failed logins allowed per window, from anyone: a typo or two, never a guessing run.
+LOGIN_FAILURES: Final = 10
+LOGIN_WINDOW: Final = 300.0
+
+
+def bearer_matches(secret: SecretStr | None) -> bool:
+    """Whether the request's `Authorization: Bearer` credential is `secret`."""
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    if secret is None or scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(credential.encode(), secret.get_secret_value().encode())
+
+
+def token_matches(offered: str, secret: SecretStr | None) -> bool:
+    return secret is not None and hmac.compare_digest(
+        offered.encode(), secret.get_secret_value().encode()
+    )
+
+
+def is_admin() -> bool:
+    """An operator: the admin token as a bearer credential, or a session from the login form."""
+    return bearer_matches(settings().admin_token) or session.get("admin") is True
+
+
+def login_wait(db: sqlite3.Connection, now: float) -> float:
+    """Seconds before the login form takes another token; 0 when it takes one now.
+
+    Counted for all clients together: behind a proxy every request has the proxy's
+    address, and a guesser can change theirs. The bearer token keeps working meanwhile,
+    so an operator is never locked out by someone else's guessing.
+    """
+    rows = db.execute(
+        "SELECT at FROM login_failures WHERE at > ? ORDER BY at DESC LIMIT ?",
+        (now - LOGIN_WINDOW, LOGIN_FAILURES),
+    ).fetchall()
+    if len(rows) < LOGIN_FAILURES:
+        return 0.0
+    oldest: float = rows[-1][0]
+    return max(0.0, oldest + LOGIN_WINDOW - now)
+
+
+def record_login_failure(db: sqlite3.Connection, now: float) -> None:
+    db.execute("DELETE FROM login_failures WHERE at <= ?", (now - LOGIN_WINDOW,))
+    db.execute("INSERT INTO login_failures (at) VALUES (?)", (now,))
+
+
+def log_in() -> None:
+    session.clear()
+    session["admin"] = True
+    session.permanent = True
+
+
+def init_app(app: Flask, app_settings: Settings) -> None:
+    """Signed session cookies that scripts cannot read and other sites cannot send.
+
+    SameSite=Strict is what makes the login form CSRF-safe without tokens: a request
+    started on another site never carries the cookie, so the only state-changing
+    request it could forge is a login, which needs the admin token anyway.
+    """
+    public = app_settings.public_url or ""
+    app.config.update(
+        SECRET_KEY=app_settings.flask_secret_key(),
+        SESSION_COOKIE_NAME="gitops_bot_admin",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=public.startswith("https://"),
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+    )

@@ -1,0 +1,50 @@
+"""Placement: the host with the most free seats gets the next tenant."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from gitops_bot.contract.inventory import Inventory
+
+PLANS = {"pro": {"memoryMax": "1G", "cpuQuota": "100%"}}
+
+
+def inventory(**capacities: int) -> Inventory:
+    return Inventory.model_validate(
+        {
+            "baseDomain": "tenants.example.com",
+            "hosts": {
+                name: {"address": f"{name}.example.net", "capacity": c}
+                for name, c in capacities.items()
+            },
+            "plans": PLANS,
+        }
+    )
+
+
+def test_most_free_capacity_wins() -> None:
+    fleet = inventory(a=10, b=20)
+    assert fleet.place({"a": 0, "b": 5}) == "b"
+    assert fleet.place({"a": 0, "b": 15}) == "a"
+
+
+def test_ties_go_to_the_first_name() -> None:
+    assert inventory(b=5, a=5).place({}) == "a"
+
+
+def test_full_fleet_places_nothing() -> None:
+    assert inventory(a=1, b=2).place({"a": 1, "b": 2}) is None
+
+
+def test_domain_is_ours() -> None:
+    fleet = inventory(a=1)
+    assert fleet.domain_is_ours("tenants.example.com")
+    assert fleet.domain_is_ours("acme.tenants.example.com")
+    assert not fleet.domain_is_ours("eviltenants.example.com")
+    assert not fleet.domain_is_ours("shop.acme.example")
+
+
+def test_capacity_must_be_positive() -> None:
+    with pytest.raises(ValidationError):
+        inventory(a=0)
