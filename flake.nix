@@ -34,7 +34,28 @@
         };
     in
     {
-      nixosModules.default = ./nix/module.nix;
+      # The tenants (services.saasTenants) and the bot itself (services.gitops-bot).
+      # `default` stays the tenant module, as it has been since the first release.
+      nixosModules = {
+        default = self.nixosModules.tenants;
+        tenants = ./nix/module.nix;
+        gitops-bot =
+          { pkgs, lib, ... }:
+          {
+            imports = [ ./nix/gitops-bot.nix ];
+            services.gitops-bot.package = lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+          };
+      };
+
+      overlays.default = final: _prev: { gitops-bot = final.callPackage ./nix/package.nix { }; };
+
+      packages.${system}.default = pkgs.callPackage ./nix/package.nix { };
+
+      apps.${system}.default = {
+        type = "app";
+        program = pkgs.lib.getExe self.packages.${system}.default;
+        meta.description = "gitops-bot: intake, writer, checker and deploy";
+      };
 
       nixosConfigurations = builtins.mapAttrs (
         name: _:
@@ -65,6 +86,7 @@
 
       checks.${system} = {
         tenants-no-restart = import ./nix/tests/tenants.nix { inherit pkgs; };
+        package = self.packages.${system}.default;
       }
       # One check per host that evaluates its whole system (instantiating, not building, its
       # toplevel), so CI without KVM still catches a host that would not evaluate.

@@ -19,6 +19,10 @@ in
       type = types.str;
       default = "web-1";
     };
+    networking.firewall.allowedTCPPorts = mkOption {
+      type = types.listOf types.port;
+      default = [ ];
+    };
     systemd.services = loose;
     systemd.sockets = loose;
     users.users = loose;
