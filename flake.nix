@@ -26,6 +26,8 @@
       # nix/hosts/default.nix: common.nix, the host's hardware profile (or the placeholder,
       # which fails evaluation) and its name. common.nix imports the module by path.
       hostModules = import ./nix/hosts;
+      # The control host, which runs the bot itself (nix/control/default.nix).
+      controlModules = import ./nix/control { package = self.packages.${system}.default; };
       # What the checks evaluate: the host as it would deploy, placeholder allowed.
       evaluated =
         name:
@@ -57,11 +59,15 @@
         meta.description = "gitops-bot: intake, writer, checker and deploy";
       };
 
-      nixosConfigurations = builtins.mapAttrs (
-        name: _:
-        # The platform comes from the hardware profile (nixpkgs.hostPlatform).
-        nixpkgs.lib.nixosSystem { modules = hostModules name; }
-      ) inventory.hosts;
+      nixosConfigurations =
+        builtins.mapAttrs (
+          name: _:
+          # The platform comes from the hardware profile (nixpkgs.hostPlatform).
+          nixpkgs.lib.nixosSystem { modules = hostModules name; }
+        ) inventory.hosts
+        // {
+          control = nixpkgs.lib.nixosSystem { modules = controlModules; };
+        };
 
       # NixOps 2 reads `nixpkgs` from here; network.nix documents network.storage.
       nixopsConfigurations.default = {
@@ -79,7 +85,15 @@
       // builtins.mapAttrs (name: host: {
         deployment.targetHost = host.address;
         imports = hostModules name;
-      }) inventory.hosts;
+      }) inventory.hosts
+      // {
+        # Deployed by hand (`colmena apply --on control`); `gitops-bot deploy` only ever
+        # names inventory hosts.
+        control = {
+          deployment.targetHost = "control.fleet.example.net";
+          imports = controlModules;
+        };
+      };
       colmenaHive = colmena.lib.makeHive self.colmena;
 
       formatter.${system} = pkgs.nixfmt-tree;
@@ -87,6 +101,13 @@
       checks.${system} = {
         tenants-no-restart = import ./nix/tests/tenants.nix { inherit pkgs; };
         package = self.packages.${system}.default;
+        gitops-bot-accepts-a-signup = import ./nix/tests/bot.nix {
+          inherit pkgs;
+          package = self.packages.${system}.default;
+        };
+        host-control-evaluates = pkgs.writeText "host-control-toplevel" (nixpkgs.lib.nixosSystem {
+          modules = controlModules ++ [ { fleet.allowPlaceholderHardware = true; } ];
+        }).config.system.build.toplevel.drvPath;
       }
       # One check per host that evaluates its whole system (instantiating, not building, its
       # toplevel), so CI without KVM still catches a host that would not evaluate.

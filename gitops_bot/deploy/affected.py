@@ -13,6 +13,9 @@ from gitops_bot.contract.inventory import INVENTORY_PATH
 # Every host's system is built from these: a change to one may change any host.
 SHARED_FILES: Final = ("flake.nix", "flake.lock")
 SHARED_FOLDER: Final = "nix/"
+# Under nix/ but never part of a tenant host: the control host's own modules (it is deployed
+# by hand, `colmena apply --on control`) and the tests, which no host imports.
+NOT_ON_TENANT_HOSTS: Final = ("nix/control/", "nix/tests/")
 # The module reads only tenants/<slug>.json; the schema and any other name are not deployed.
 TENANT_FILE: Final = re.compile(r"^tenants/[a-z0-9][a-z0-9-]*\.json$")
 EVERY_HOST: Final = None
@@ -50,6 +53,8 @@ def impact(paths: Iterable[str], *, old: Reader, new: Reader) -> Impact:
     for path in sorted(set(paths)):
         if path == INVENTORY_PATH:
             reasons += _inventory(old(path), new(path))
+        elif path.startswith(NOT_ON_TENANT_HOSTS):
+            continue
         elif path.startswith(SHARED_FOLDER) or path in SHARED_FILES:
             reasons.append((EVERY_HOST, f"{path} changed (shared by every host)"))
         elif TENANT_FILE.match(path):

@@ -63,6 +63,13 @@ def test_shared_nix_and_flake_files_touch_every_host() -> None:
         assert result.why("web-9") == (f"{path} changed (shared by every host)",)
 
 
+def test_the_control_hosts_files_and_the_vm_tests_touch_no_tenant_host() -> None:
+    for path in ("nix/control/default.nix", "nix/tests/bot.nix", "nix/tests/fixtures/x.json"):
+        assert change({path: b"old"}, {path: b"new"}).reasons == (), path
+    # The bot's module stays shared: an operator may import it on a tenant host too.
+    assert change({"nix/gitops-bot.nix": b"old"}, {"nix/gitops-bot.nix": b"new"}).every_host
+
+
 def test_an_inventory_host_entry_touches_that_host_only() -> None:
     after = json.loads(json.dumps(INVENTORY))
     after["hosts"]["web-2"]["capacity"] = 20
