@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gitops_bot.policy import DeliveryMode, Policy
@@ -46,6 +46,15 @@ def _names(value: Any) -> Any:
 
 
 Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_names)]
+
+
+class ProbePlan(BaseModel):
+    """One plan's liveness probe: the path its tenants answer and what counts as up."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = "/"
+    expected: tuple[int, ...] = tuple(range(200, 400))
 
 
 class ConfigError(Exception):
@@ -123,6 +132,39 @@ class Settings(BaseSettings):
     )
 
     policy: Policy = Field(default_factory=Policy)
+
+    # The liveness probe (deploy/liveness.py): "live" means the tenant's URL answered.
+    probe: bool = Field(default=True, description="Probe deployed tenants' URLs before 'live'")
+    probe_evaluated: bool = Field(
+        default=False,
+        description="Also probe tenants whose deploy the bot cannot see (local mode, comin)",
+    )
+    probe_path: str = Field(default="/", description="Path a live tenant answers")
+    probe_expected: tuple[int, ...] = Field(
+        default=tuple(range(200, 400)), description="Statuses that mean 'up' (JSON list)"
+    )
+    probe_plans: dict[str, ProbePlan] = Field(
+        default_factory=dict,
+        description='Per plan: {"pro": {"path": "/healthz", "expected": [200]}} (JSON)',
+    )
+    probe_successes: int = Field(default=2, ge=1, description="Successes in a row for 'live'")
+    probe_interval: float = Field(default=5.0, gt=0, description="Seconds between probes")
+    probe_max_interval: float = Field(
+        default=60.0, gt=0, description="Seconds between probes at most, backing off a failure"
+    )
+    probe_deadline: float = Field(
+        default=900.0, gt=0, description="Seconds after the deploy before 'failed'"
+    )
+    probe_concurrency: int = Field(default=8, ge=1, description="Probes at a time at most")
+    probe_timeout: float = Field(default=5.0, gt=0, description="Seconds per probe step")
+    probe_port: int = Field(default=443, ge=1, le=65535, description="HTTPS port probed")
+    probe_ca_file: Path | None = Field(
+        default=None, description="CA bundle to trust instead of the system's"
+    )
+    probe_resolve: dict[str, str] = Field(
+        default_factory=dict,
+        description='Addresses to use instead of DNS: {"acme.example.com": "127.0.0.1"} (JSON)',
+    )
 
     # --- GitHub: the state repo's host when backend is "github" ---------------------------
     backend: Literal["local", "github"] = "local"

@@ -1,4 +1,4 @@
-"""`gitops-bot worker`: the one writer, and the notifier beside it, until stopped."""
+"""`gitops-bot worker`: the one writer, with the notifier and the liveness probe beside it."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def run(_args: argparse.Namespace) -> int:
     from gitops_bot import logs  # noqa: PLC0415
     from gitops_bot.backends.factory import open_state_repo  # noqa: PLC0415
     from gitops_bot.config import Settings  # noqa: PLC0415
+    from gitops_bot.deploy.live import LiveRunner  # noqa: PLC0415
     from gitops_bot.nix import nixeval  # noqa: PLC0415
     from gitops_bot.nix.evaluation import LocalEvaluator  # noqa: PLC0415
     from gitops_bot.store import outbox  # noqa: PLC0415
@@ -50,6 +51,13 @@ def run(_args: argparse.Namespace) -> int:
                 target=evaluator.run_until, args=(stop, settings), name="evaluator", daemon=True
             )
             evaluating.start()
+        prober, probing = None, None
+        if settings.probe:
+            prober = LiveRunner(settings)
+            probing = threading.Thread(
+                target=prober.run_until, args=(stop,), name="prober", daemon=True
+            )
+            probing.start()
         try:
             Writer(store=store, repo=repo, settings=settings).run(stop)
         finally:
@@ -59,8 +67,11 @@ def run(_args: argparse.Namespace) -> int:
                 notifier.join(timeout=15)
             if evaluating is not None:
                 evaluating.join(timeout=nixeval.EVAL_TIMEOUT)
+            if probing is not None:
+                probing.join(timeout=settings.probe_timeout * 4)
     # A clean exit means "asked to stop" to `serve`, which then does not restart us.
-    return 1 if evaluator is not None and evaluator.failed else 0
+    failed = (evaluator is not None and evaluator.failed) or (prober is not None and prober.failed)
+    return 1 if failed else 0
 
 
 def _start_notifier(settings: Settings, stop: threading.Event) -> threading.Thread | None:

@@ -13,7 +13,10 @@ PROGRESS: Final = {
     "merged": 2,
     "evaluated": 3,  # local mode: nix/ evaluated with the tenant in it; no deploy is observed
     "deploying": 4,
-    "live": 5,
+    # A deploy that included the tenant succeeded; its URL has not answered yet.
+    "deployed": 5,
+    # Its URL answered over HTTPS, certificate verified, as often in a row as policy asks.
+    "live": 6,
 }
 # Lifecycle statuses: recorded whenever they happen, after any point of the path.
 LIFECYCLE: Final = frozenset({"updated", "suspended", "resumed", "deleted"})
@@ -36,7 +39,8 @@ ON_BRANCH: Final = ("committed", "merged")
 # What GitHub reports, as tenant statuses. A deployment's state (deployment_status events):
 DEPLOYMENT_STATES: Final = {
     "in_progress": "deploying",
-    "success": "live",
+    # A deploy that went well is not yet a tenant that answers: the probe says "live".
+    "success": "deployed",
     "failure": "failed",
     "error": "failed",
 }
@@ -56,7 +60,8 @@ def status_for_pull_request(action: str, *, merged: bool) -> str | None:
 def status_for_workflow_run(action: str, conclusion: str | None) -> str | None:
     """Where the deploy workflow's run leaves the tenants of its commit.
 
-    "live" is only ever reported by a deployment, which names the tenant's address.
+    "deployed" is only ever reported by a deployment, which names the tenant's address, and
+    "live" only by the probe of that address.
     """
     if action == "in_progress":
         return "deploying"

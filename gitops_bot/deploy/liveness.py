@@ -47,9 +47,10 @@ class LivenessPolicy:
     concurrency: int = 8
     # Per plan: the path and the answers that mean "up". Plans not named get the default.
     specs: Mapping[str, ProbeSpec] = field(default_factory=dict)
+    default: ProbeSpec = field(default_factory=ProbeSpec)
 
     def spec_for(self, plan: str) -> ProbeSpec:
-        return self.specs.get(plan, ProbeSpec())
+        return self.specs.get(plan, self.default)
 
 
 class LivenessWatch:

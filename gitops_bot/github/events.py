@@ -163,7 +163,7 @@ class GitHubEvents:
                 reason += f" ({state.log_url or state.target_url})"
         outcome = Outcome(f"deployment {state.state}")
         for slug, address in listed.items():
-            url = (address or state.environment_url) if status == "live" else state.log_url
+            url = (address or state.environment_url) if status == "deployed" else state.log_url
             moved = self._move([slug], status, commit=deployment.sha, url=url, reason=reason)
             outcome.moved += moved.moved
         return outcome

@@ -119,16 +119,19 @@ class StoreCollector(Collector):
         yield transitions
         deploys = CounterMetricFamily(
             f"{PREFIX}deploys",
-            "Deploys started, and how they ended (live, or failed while deploying)",
+            "Deploys started, and how they ended (deployed, failed while deploying), and "
+            "tenants the probe then saw live",
             labels=["outcome"],
         )
-        started, live, failed = db.execute(
-            "SELECT coalesce(sum(status = 'deploying'), 0), coalesce(sum(status = 'live'), 0),"
+        started, deployed, live, failed = db.execute(
+            "SELECT coalesce(sum(status = 'deploying'), 0), coalesce(sum(status = 'deployed'), 0),"
+            " coalesce(sum(status = 'live'), 0),"
             " coalesce(sum(status = 'failed' AND before = 'deploying'), 0) FROM"
             " (SELECT status, lag(status) OVER (PARTITION BY slug ORDER BY id) AS before"
             "  FROM transitions)"
         ).fetchone()
-        for outcome, count in (("started", started), ("live", live), ("failed", failed)):
+        outcomes = {"started": started, "deployed": deployed, "live": live, "failed": failed}
+        for outcome, count in outcomes.items():
             deploys.add_metric([outcome], count)
         yield deploys
         capacity = GaugeMetricFamily(

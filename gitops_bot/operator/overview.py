@@ -76,7 +76,7 @@ def tenant_rows(store: Store) -> list[TenantRow]:
             (SELECT url FROM transitions r WHERE r.slug = s.slug AND r.status = 'pr_open'
              AND r.url IS NOT NULL ORDER BY id DESC LIMIT 1) AS review_url,
             (SELECT url FROM transitions d WHERE d.slug = s.slug
-             AND d.status IN ('deploying', 'live') AND d.url IS NOT NULL
+             AND d.status IN ('deploying', 'deployed', 'live') AND d.url IS NOT NULL
              ORDER BY id DESC LIMIT 1) AS deploy_url
         FROM slugs s
         LEFT JOIN tenants t ON t.slug = s.slug

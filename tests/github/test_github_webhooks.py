@@ -299,7 +299,7 @@ def test_pull_requests_that_are_not_a_tenants_review_change_nothing(
 # --- deploys --------------------------------------------------------------------------------
 
 
-def test_deployment_statuses_move_listed_tenants_to_live(
+def test_deployment_statuses_move_listed_tenants_to_deployed_and_the_probe_says_live(
     github_intake: FlaskClient, github_store: Store, fleet: FakeGitHub, committed: str
 ) -> None:
     listed = {"hosts": ["web-1"], "tenants": {"direct-a": "https://direct-a.tenants.example.com"}}
@@ -312,13 +312,14 @@ def test_deployment_statuses_move_listed_tenants_to_live(
     live = deployment_payload(
         fleet, committed, "success", json.dumps(listed), environment_url="https://fleet.example"
     )
+    # A deploy that went well is "deployed": only the probe of its URL says "live".
     assert post_github(github_intake, "deployment_status", live).json["moved"] == [
-        {"slug": "direct-a", "status": "live"}
+        {"slug": "direct-a", "status": "deployed"}
     ]
     assert github_store.transitions("direct-a")[-1]["url"] == "https://direct-a.tenants.example.com"
     late = deployment_payload(fleet, committed, "in_progress", listed)
     assert post_github(github_intake, "deployment_status", late).json["moved"] == []
-    assert github_store.last_status("direct-a") == "live"  # never back along the path
+    assert github_store.last_status("direct-a") == "deployed"  # never back along the path
     assert github_store.last_status("direct-b") == "committed"  # not listed
 
 
@@ -381,7 +382,7 @@ def test_the_payload_gitops_bot_deploy_sends_is_the_one_read(
     )
     live = deployment_payload(fleet, committed, "success", sent, environment_url="https://x")
     assert post_github(github_intake, "deployment_status", live).json["moved"] == [
-        {"slug": "direct-a", "status": "live"}
+        {"slug": "direct-a", "status": "deployed"}
     ]
     assert github_store.transitions("direct-a")[-1]["url"] == "https://direct-a.tenants.example.com"
     assert github_store.last_status("direct-b") == "committed"  # not a new tenant of this deploy

@@ -75,7 +75,8 @@ def test_intake_queue_latency_and_transitions(
 def test_deploy_outcomes_from_transitions(client: FlaskClient, store: Store) -> None:
     with store.transaction():
         for slug, path in {
-            "d-ok": ("accepted", "committed", "deploying", "live"),
+            "d-ok": ("accepted", "committed", "deploying", "deployed", "live"),
+            "d-slow": ("accepted", "committed", "deploying", "deployed"),
             "d-bad": ("accepted", "committed", "deploying", "failed"),
             "d-early": ("accepted", "failed"),  # failed at commit time: not a deploy
         }.items():
@@ -83,7 +84,8 @@ def test_deploy_outcomes_from_transitions(client: FlaskClient, store: Store) -> 
                 store.add_transition(slug, status)
     samples = scrape(client)
     deploys = "gitops_bot_deploys_total"
-    assert samples[(deploys, (("outcome", "started"),))] == 2
+    assert samples[(deploys, (("outcome", "started"),))] == 3
+    assert samples[(deploys, (("outcome", "deployed"),))] == 2
     assert samples[(deploys, (("outcome", "live"),))] == 1
     assert samples[(deploys, (("outcome", "failed"),))] == 1
 
