@@ -31,7 +31,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--repo", type=Path, default=Path(), help="state repo checkout (default: .)"
     )
     parser.add_argument("--rev", default="HEAD", help="revision to deploy (default: HEAD)")
-    parser.add_argument("--engine", choices=ENGINES, default="nixops", help="default: nixops")
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="nixops",
+        help="nixops or colmena push from here; comin pulls on each host, so this only "
+        "explains what will happen and moves no marker (default: nixops)",
+    )
+    parser.add_argument(
+        "--branch", default="main", help="the branch comin hosts pull (default: main)"
+    )
     parser.add_argument(
         "--nixops-deployment",
         type=_deployment_name,
@@ -78,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
         selection = deploy.select(repo, head=head, deployed=deployed)
     except (gitrepo.GitError, deploy.DeployError) as error:
         return _fail(str(error))
+    if args.engine in engine.PULL_ENGINES:
+        print(deploy.describe(selection, engine_name=args.engine, argv=()))
+        print(engine.pull_explanation(args.engine, selection.hosts, head=head, branch=args.branch))
+        return 0
     argv = (
         engine.command(args.engine, selection.hosts, nixops_deployment=args.nixops_deployment)
         if selection.hosts

@@ -232,6 +232,23 @@ def test_colmena_gets_the_same_hosts(
     assert "command: colmena apply --on web-1,web-2,web-3" in out
 
 
+def test_comin_explains_which_hosts_will_pull_and_moves_no_marker(
+    state: Clone, deployed: str, fake_engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state.write("tenants/charlie.json", tenant("charlie", "web-2"))
+    head = state.commit("add charlie")
+
+    code, out, _ = deploy(state, capsys, "--engine", "comin")
+
+    assert code == 0
+    assert fake_engine.calls() == []  # nothing runs from here: the hosts pull
+    assert remote_markers(state) == dict.fromkeys(HOSTS, deployed)
+    assert "will switch: web-2;" in out
+    assert f'comin_deployment_info{{commit_id="{head}",status="done"}}' in out
+    assert "no deployed/<host> marker moves" in out
+    assert "new tenant: charlie on web-2" in out
+
+
 def test_markers_come_from_the_remote_when_pushing_them(
     state: Clone,
     deployed: str,
