@@ -31,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--repo", type=Path, default=Path(), help="state repo checkout (default: .)"
     )
     parser.add_argument("--rev", default="HEAD", help="revision to deploy (default: HEAD)")
-    parser.add_argument("--engine", choices=ENGINES, default="nixops", help="default: nixops")
+    parser.add_argument("--engine", choices=ENGINES, default="nixops", help="deploy engine")
     parser.add_argument(
         "--nixops-deployment",
         type=_deployment_name,
