@@ -63,9 +63,12 @@ typecheck: setup
 SHARED_NIXPKGS_LIB := $(abspath ../shared/nixpkgs-lib/lib)
 NIXPKGS_LIB ?= $(if $(wildcard $(SHARED_NIXPKGS_LIB)/default.nix),$(SHARED_NIXPKGS_LIB))
 
+# The coverage figure for make test only, so one test run by hand stays quick and quiet.
+COVERAGE ?= --cov=gitops_bot --cov-report=term:skip-covered
+
 test: lint typecheck
 	NIXPKGS_LIB=$(NIXPKGS_LIB) REQUIRE_NIXPKGS_LIB=$(if $(NIXPKGS_LIB),1) \
-	  REQUIRE_NIX=1 REQUIRE_BROWSER=1 REQUIRE_SYSTEM_TOOLS=1 $(VENV)/bin/pytest
+	  REQUIRE_NIX=1 REQUIRE_BROWSER=1 REQUIRE_SYSTEM_TOOLS=1 $(VENV)/bin/pytest $(COVERAGE)
 
 # The reliability suites with their counts multiplied, and every property test with that many
 # times its examples; docs/reliability.md has the figures.

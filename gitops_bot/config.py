@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gitops_bot.policy import DeliveryMode, Policy
@@ -34,6 +42,7 @@ _REQUIRED_SECRETS = ("webhook_secret", "status_token", "admin_token")
 # Secrets in the Standard Webhooks format, shared with the landing page's backend.
 _WHSEC = frozenset({"webhook_secret", "notify_secret"})
 _REPOSITORY = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+ENV_PREFIX = "GITOPS_BOT_"
 
 
 def _names(value: Any) -> Any:
@@ -64,7 +73,7 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """Everything the bot reads from its environment, read once at start-up."""
 
-    model_config = SettingsConfigDict(env_prefix="GITOPS_BOT_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     demo: bool = Field(
         default=False, description="Generate and print a webhook secret instead of requiring one"
@@ -298,6 +307,32 @@ class Settings(BaseSettings):
 
     def _demo_secret(self, name: str) -> str:
         return _shared_secret(self.demo_secret_path(name), whsec=name in _WHSEC)
+
+
+def environment_variable(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def environment_variables() -> list[tuple[str, str]]:
+    """Every variable Settings reads, with its description, for the command line's help."""
+    return [
+        (environment_variable(name), field.description or "")
+        for name, field in Settings.model_fields.items()
+    ]
+
+
+def explain(problem: ValidationError) -> str:
+    """Settings' errors by the variable that was set, not pydantic's field name.
+
+    The value is never repeated: it may be a secret.
+    """
+    lines = []
+    for error in problem.errors(include_url=False, include_input=False):
+        where = [str(part) for part in error["loc"]]
+        name = environment_variable(where[0]) if where else ENV_PREFIX + "*"
+        inner = f" ({'.'.join(where[1:])})" if len(where) > 1 else ""
+        lines.append(f"{name}{inner}: {error['msg']}")
+    return "; ".join(lines)
 
 
 def _shared_secret(path: Path, *, whsec: bool = False) -> str:

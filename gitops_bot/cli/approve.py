@@ -10,7 +10,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser(
         "approve", help="merge the review branch tenant/SLUG (local backend)"
     )
-    parser.add_argument("slug")
+    parser.add_argument("slug", help="the tenant whose review to merge")
     parser.add_argument("--reason", default=None, help="who approved, and why (commit message)")
     parser.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the merge")
     parser.set_defaults(func=run)

@@ -15,7 +15,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "check", help="validate tenants/ against the schema and fleet rules"
     )
     parser.add_argument("path", nargs="?", type=Path, default=Path(), help="repo root (default: .)")
-    parser.add_argument("--format", choices=("text", "json", "github"), default="text")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "github"),
+        default="text",
+        help="github: workflow annotations on the files",
+    )
     parser.add_argument(
         "--base",
         metavar="REV",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("history", help="a tenant's audit trail")
-    parser.add_argument("slug")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("slug", help="the tenant")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     parser.add_argument(
         "--repo",
         type=Path,

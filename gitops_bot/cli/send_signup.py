@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import Webhook
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("send-signup", help="send a signed tenant.signup event")
     parser.add_argument("--url", default="http://127.0.0.1:8080", help="the bot's base URL")
-    parser.add_argument("--plan", required=True)
+    parser.add_argument("--plan", required=True, help="the plan signed up for")
     parser.add_argument("--slug", help="requested slug (else derived from --organization)")
     parser.add_argument("--organization", help="organization name, used only to derive a slug")
     parser.add_argument("--domain", help="custom domain")

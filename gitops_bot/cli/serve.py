@@ -16,9 +16,7 @@ log = logging.getLogger(__name__)
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("serve", help="serve the webhook endpoint (and run the writer)")
-    parser.add_argument(
-        "--bind", default="127.0.0.1:8080", help="address:port (default %(default)s)"
-    )
+    parser.add_argument("--bind", default="127.0.0.1:8080", help="address:port")
     parser.add_argument("--workers", type=int, default=4, help="web worker processes")
     parser.add_argument(
         "--no-writer",

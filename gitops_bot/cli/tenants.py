@@ -13,10 +13,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser("tenants", help="list tenants or show one")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="every tenant, queued ones included")
-    listing.add_argument("--format", choices=("text", "json"), default="text")
+    listing.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     listing.set_defaults(func=run_list)
     show = actions.add_parser("show", help="one tenant's file and status history")
-    show.add_argument("slug")
+    show.add_argument("slug", help="the tenant")
     show.set_defaults(func=run_show)
     for action, summary in (
         ("suspend", "stop the tenant's service; its route answers 503; data is kept"),
@@ -25,13 +25,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         ("update", "change the plan or the custom domains"),
     ):
         change = actions.add_parser(action, help=summary)
-        change.add_argument("slug")
+        change.add_argument("slug", help="the tenant")
         change.add_argument("--reason", required=True, help="recorded in the commit message")
         change.add_argument(
             "--wait", type=float, default=30.0, help="seconds to wait for the commit"
         )
         if action == "update":
-            change.add_argument("--plan")
+            change.add_argument("--plan", help="the new plan")
             change.add_argument("--domain", action="append", dest="domains", help="repeatable")
             change.add_argument(
                 "--no-domains", action="store_true", help="remove all custom domains"

@@ -7,9 +7,10 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib.resources import files
 from pathlib import Path
 from typing import Any, Self
+
+from gitops_bot.store import migrations
 
 
 class Database:
@@ -20,6 +21,7 @@ class Database:
 
     def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
         # isolation_level=None: transactions are explicit, so BEGIN IMMEDIATE means what it says.
         self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
         self._db.row_factory = sqlite3.Row
@@ -69,13 +71,16 @@ class Database:
         return self._db
 
     def migrate(self) -> None:
+        """Bring the file's schema up to date, under the writers' lock and in one transaction,
+        so workers starting together migrate it once and nobody reads a half-migrated file."""
         with self._turn():
+            self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executescript(files("gitops_bot.store").joinpath("schema.sql").read_text())
+                migrations.upgrade(self._db, self._path)
             except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
+                self._db.execute("ROLLBACK")
                 raise
+            self._db.execute("COMMIT")
 
     @contextmanager
     def _turn(self) -> Iterator[None]:

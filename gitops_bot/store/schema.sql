@@ -1,6 +1,6 @@
--- The queue's schema. Every statement is idempotent: each process runs it at start,
--- in one transaction, so that no write lands between creating a trigger and the recount.
-BEGIN IMMEDIATE;
+-- The queue's current schema, the one a fresh file gets (migrations.py stamps it with the
+-- latest version). Every change to it is also a new step in migrations/, which is what an
+-- existing file goes through: tests/store/test_migrations.py checks that both agree.
 
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS tenants (
 );
 -- Seats taken on each host, kept by triggers on tenants: intake places every signup
 -- under the write lock, and counting the whole fleet there each time made intake slow
--- down as the fleet grew. Recounted at every start, so the figures cannot drift.
+-- down as the fleet grew. Recounted at every start (migrations.py), so they cannot drift.
 CREATE TABLE IF NOT EXISTS host_seats (
     host TEXT PRIMARY KEY,
     taken INTEGER NOT NULL
@@ -56,8 +56,6 @@ WHEN NEW.host IS NOT OLD.host BEGIN
     INSERT INTO host_seats (host, taken) VALUES (NEW.host, 1)
         ON CONFLICT (host) DO UPDATE SET taken = taken + 1;
 END;
-DELETE FROM host_seats;
-INSERT INTO host_seats (host, taken) SELECT host, count(*) FROM tenants GROUP BY host;
 
 CREATE TABLE IF NOT EXISTS domains (
     domain TEXT PRIMARY KEY,
@@ -142,5 +140,3 @@ CREATE TABLE IF NOT EXISTS login_failures (
 
 -- Deploy reports name a commit; these find the tenants that reached the branch in it.
 CREATE INDEX IF NOT EXISTS transitions_commit ON transitions (commit_sha) WHERE commit_sha IS NOT NULL;
-
-COMMIT;

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from gitops_bot.config import ConfigError, Settings
+from gitops_bot.config import ConfigError, Settings, environment_variables, explain
 
 
 def test_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
@@ -166,3 +167,18 @@ def test_github_pacing_defaults_stay_under_githubs_limits() -> None:
     assert settings.write_interval >= 1
     assert settings.content_writes_per_minute < 80
     assert settings.content_writes_per_hour < 500
+
+
+def test_settings_errors_name_the_environment_variable_and_not_the_value(monkeypatch) -> None:
+    monkeypatch.setenv("GITOPS_BOT_MAX_QUEUE", "abc-secretish")
+    with pytest.raises(ValidationError) as problem:
+        Settings()
+    text = explain(problem.value)
+    assert text.startswith("GITOPS_BOT_MAX_QUEUE: ")
+    assert "abc-secretish" not in text
+
+
+def test_the_variable_list_is_every_setting() -> None:
+    names = [name for name, _ in environment_variables()]
+    assert names == [f"GITOPS_BOT_{field.upper()}" for field in Settings.model_fields]
+    assert "GITOPS_BOT_MAX_QUEUE" in names

@@ -48,6 +48,8 @@ LAYERS: Final[dict[str, frozenset[str]]] = {
             "contract",
         }
     ),
+    # `python -m gitops_bot`: the command line, nothing else.
+    "__main__": frozenset({"cli"}),
 }
 
 
