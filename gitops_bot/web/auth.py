@@ -23,15 +23,14 @@ LOGIN_WINDOW: Final = 300.0
 def bearer_matches(secret: SecretStr | None) -> bool:
     """Whether the request's `Authorization: Bearer` credential is `secret`."""
     scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
-    if secret is None or scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(credential.encode(), secret.get_secret_value().encode())
+    return scheme.lower() == "bearer" and token_matches(credential, secret)
 
 
 def token_matches(offered: str, secret: SecretStr | None) -> bool:
-    return secret is not None and hmac.compare_digest(
-        offered.encode(), secret.get_secret_value().encode()
-    )
+    """Whether `offered` is `secret`; never when either is blank, whatever the settings say."""
+    if secret is None or not offered.strip() or not secret.get_secret_value().strip():
+        return False
+    return hmac.compare_digest(offered.encode(), secret.get_secret_value().encode())
 
 
 def is_admin() -> bool:

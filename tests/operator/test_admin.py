@@ -200,9 +200,7 @@ def test_a_new_admin_token_ends_old_sessions(
     client.post("/admin/login", data={"token": ADMIN_TOKEN})
     cookie = client.get_cookie("gitops_bot_admin")
     assert cookie is not None
-    rotated = create_app(
-        settings.model_copy(update={"admin_token": SecretStr("a-new-admin-token")})
-    )
+    rotated = create_app(settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN[::-1])}))
     other = rotated.test_client()
     other.set_cookie("gitops_bot_admin", cookie.value)
     assert other.get("/admin").status_code == 401
