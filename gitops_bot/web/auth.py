@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hmac
+import secrets
 import sqlite3
+import time
 from datetime import timedelta
 from typing import Final
 
@@ -11,9 +13,10 @@ from flask import Flask, request, session
 from pydantic import SecretStr
 
 from gitops_bot.config import Settings
-from gitops_bot.web.appcontext import settings
+from gitops_bot.web.appcontext import settings, store
 
-# Long enough for a working day, short enough that a forgotten browser logs itself out.
+# Long enough for a working day, short enough that a forgotten browser logs itself out;
+# counted from the login, not from the last request.
 SESSION_LIFETIME: Final = timedelta(hours=8)
 # Failed logins allowed per window, from anyone: a typo or two, never a guessing run.
 LOGIN_FAILURES: Final = 10
@@ -34,8 +37,27 @@ def token_matches(offered: str, secret: SecretStr | None) -> bool:
 
 
 def is_admin() -> bool:
-    """An operator: the admin token as a bearer credential, or a session from the login form."""
-    return bearer_matches(settings().admin_token) or session.get("admin") is True
+    """An operator: the admin token as a bearer credential, or a live login session."""
+    return bearer_matches(settings().admin_token) or session_is_live()
+
+
+def session_is_live() -> bool:
+    """A login session that nobody logged out of and that is younger than SESSION_LIFETIME."""
+    if session.get("admin") is not True:
+        return False
+    sid, since = session.get("id"), session.get("since")
+    # Sessions from before logouts were recorded carry no id: they cannot be ended, so
+    # they are not taken.
+    live = (
+        isinstance(sid, str)
+        and isinstance(since, int | float)
+        and time.time() < since + SESSION_LIFETIME.total_seconds()
+        and not _ended(store().connection, sid)
+    )
+    if not live:
+        # The refused cookie is deleted in the answer, never signed again.
+        session.clear()
+    return live
 
 
 def login_wait(db: sqlite3.Connection, now: float) -> float:
@@ -63,7 +85,31 @@ def record_login_failure(db: sqlite3.Connection, now: float) -> None:
 def log_in() -> None:
     session.clear()
     session["admin"] = True
+    # What a logout records, and when the session ends anyway: the cookie is signed, so
+    # the browser can read these but not change them.
+    session["id"] = secrets.token_urlsafe(16)
+    session["since"] = time.time()
     session.permanent = True
+
+
+def log_out() -> None:
+    """End this session for every worker: a copy of its cookie no longer opens anything."""
+    sid, since = session.get("id"), session.get("since")
+    session.clear()
+    if isinstance(sid, str) and isinstance(since, int | float):
+        with store().transaction() as db:
+            end_session(db, sid, until=since + SESSION_LIFETIME.total_seconds(), now=time.time())
+
+
+def end_session(db: sqlite3.Connection, sid: str, *, until: float, now: float) -> None:
+    """Refuse session `sid` from now on; remembered until it would have expired anyway."""
+    db.execute("DELETE FROM ended_sessions WHERE until <= ?", (now,))
+    if until > now:
+        db.execute("INSERT OR IGNORE INTO ended_sessions (id, until) VALUES (?, ?)", (sid, until))
+
+
+def _ended(db: sqlite3.Connection, sid: str) -> bool:
+    return db.execute("SELECT 1 FROM ended_sessions WHERE id = ?", (sid,)).fetchone() is not None
 
 
 def init_app(app: Flask, app_settings: Settings) -> None:
@@ -81,4 +127,7 @@ def init_app(app: Flask, app_settings: Settings) -> None:
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=public.startswith("https://"),
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        # The session ends SESSION_LIFETIME after the login (session_is_live), so the
+        # cookie is not signed again on every request to outlive it.
+        SESSION_REFRESH_EACH_REQUEST=False,
     )
