@@ -3,24 +3,38 @@
 from __future__ import annotations
 
 import hmac
+import logging
+import math
 import secrets
 import sqlite3
 import time
 from datetime import timedelta
 from typing import Final
 
-from flask import Flask, request, session
+from flask import Flask, Response, jsonify, request, session
 from pydantic import SecretStr
+from werkzeug.exceptions import TooManyRequests
 
 from gitops_bot.config import Settings
 from gitops_bot.web.appcontext import settings, store
 
+log = logging.getLogger(__name__)
+
 # Long enough for a working day, short enough that a forgotten browser logs itself out;
 # counted from the login, not from the last request.
 SESSION_LIFETIME: Final = timedelta(hours=8)
-# Failed logins allowed per window, from anyone: a typo or two, never a guessing run.
+# Failed logins and bearer tokens allowed per window, from anyone: a typo or two, never a
+# guessing run.
 LOGIN_FAILURES: Final = 10
 LOGIN_WINDOW: Final = 300.0
+
+
+class TooManyFailures(TooManyRequests):
+    """A wrong bearer token while the failure budget is spent: 429 with Retry-After."""
+
+    def __init__(self, wait: float) -> None:
+        seconds = max(1, math.ceil(wait))
+        super().__init__(f"too many failed tokens: try again in {seconds} s", retry_after=seconds)
 
 
 def bearer_matches(secret: SecretStr | None) -> bool:
@@ -36,9 +50,38 @@ def token_matches(offered: str, secret: SecretStr | None) -> bool:
     return hmac.compare_digest(offered.encode(), secret.get_secret_value().encode())
 
 
+def bearer_allows(secret: SecretStr | None) -> bool:
+    """Whether the request's bearer credential is `secret`; a wrong one spends the failure budget.
+
+    The budget is the login form's, so guessing at either door counts against both. The
+    token is compared before the budget is looked at: the right one works even while the
+    budget is spent, so nobody's guessing locks an operator or the landing page out. A
+    wrong one then raises TooManyFailures, and writes nothing, so a flood of guesses
+    costs no disk writes.
+    """
+    if "Authorization" not in request.headers:
+        return False
+    if bearer_matches(secret):
+        return True
+    now = time.time()
+    with store().transaction() as db:
+        wait = login_wait(db, now)
+        if not wait:
+            record_login_failure(db, now)
+    if wait:
+        raise TooManyFailures(wait)
+    log.warning("wrong bearer token for %s from %s", request.path, request.remote_addr)
+    return False
+
+
 def is_admin() -> bool:
-    """An operator: the admin token as a bearer credential, or a live login session."""
-    return bearer_matches(settings().admin_token) or session_is_live()
+    """An operator: the admin token as a bearer credential, or a live login session.
+
+    A request that presents a token is judged by the token alone.
+    """
+    if "Authorization" in request.headers:
+        return bearer_allows(settings().admin_token)
+    return session_is_live()
 
 
 def session_is_live() -> bool:
@@ -131,3 +174,12 @@ def init_app(app: Flask, app_settings: Settings) -> None:
         # cookie is not signed again on every request to outlive it.
         SESSION_REFRESH_EACH_REQUEST=False,
     )
+    app.register_error_handler(TooManyFailures, _too_many_failures)
+
+
+def _too_many_failures(problem: TooManyFailures) -> tuple[Response, int]:
+    response = jsonify({"error": problem.description, "field": "Authorization"})
+    for name, value in problem.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response, 429
