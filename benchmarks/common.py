@@ -28,8 +28,8 @@ BOT = [sys.executable, "-m", "gitops_bot.cli"]
 # The benchmarks sign their own requests, like the tests do; nothing here is a real secret.
 SECRET_BYTES = b"benchmark-secret-0123456789abcd"
 SECRET = "whsec_" + base64.b64encode(SECRET_BYTES).decode()
-STATUS_TOKEN = "benchmark-status-token"  # noqa: S105 - a throwaway token for a throwaway bot
-ADMIN_TOKEN = "benchmark-admin-token-0123456789"  # noqa: S105 - likewise
+STATUS_TOKEN = "benchmark-status-token-0123456789"  # noqa: S105 - a throwaway token for a throwaway bot
+ADMIN_TOKEN = "benchmark-admin-token-0123456789ab"  # noqa: S105 - likewise
 # Git must not read the runner's ~/.gitconfig (hooks, signing) while we time it.
 GIT_ENV = {
     "GIT_CONFIG_GLOBAL": "/dev/null",

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -41,6 +43,14 @@ _SECRET_CREDENTIALS = {
 _REQUIRED_SECRETS = ("webhook_secret", "status_token", "admin_token")
 # Secrets in the Standard Webhooks format, shared with the landing page's backend.
 _WHSEC = frozenset({"webhook_secret", "notify_secret"})
+# Secrets whose format is GitHub's: refused only when empty.
+_GITHUB_FORMAT = frozenset({"github_token", "github_app_key"})
+# The shortest secrets accepted, as long as the generated ones: 32 URL-safe characters hold
+# about 190 bits, a key of 24 random bytes 192. Shorter ones (a word, a test value left in
+# production) may be guessed, and the bearer token can be tried without a throttle that binds.
+MIN_TOKEN_CHARS: Final = 32
+MIN_KEY_BYTES: Final = 24
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _REPOSITORY = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 ENV_PREFIX = "GITOPS_BOT_"
 
@@ -262,13 +272,19 @@ class Settings(BaseSettings):
         if missing and not self.demo:
             name = missing[0]
             raise ConfigError(
-                f"no {name.replace('_', ' ')}: set GITOPS_BOT_{name.upper()}_FILE (or the systemd "
-                f"credential '{_SECRET_CREDENTIALS[name]}'), or GITOPS_BOT_DEMO=1 for a demo"
+                f"no {name.replace('_', ' ')}: set {_where(name)}, or GITOPS_BOT_DEMO=1 for a demo"
             )
         update = {name: SecretStr(self._demo_secret(name)) for name in missing}
         if self.session_key is None and only is None:
             update["session_key"] = SecretStr(_shared_secret(self.state_dir / "session-key"))
-        return self.model_copy(update=update) if update else self
+        checked = self.model_copy(update=update) if update else self
+        # Every secret that is set is checked, needed or not: an empty GitHub webhook
+        # secret would otherwise accept events signed with the empty key.
+        for name in needed if only is not None else _SECRET_CREDENTIALS:
+            value = getattr(checked, name)
+            if value is not None:
+                _check_secret(name, value.get_secret_value())
+        return checked
 
     def flask_secret_key(self) -> bytes:
         """The key that signs admin session cookies.
@@ -333,6 +349,45 @@ def explain(problem: ValidationError) -> str:
         inner = f" ({'.'.join(where[1:])})" if len(where) > 1 else ""
         lines.append(f"{name}{inner}: {error['msg']}")
     return "; ".join(lines)
+
+
+def _where(name: str) -> str:
+    return (
+        f"GITOPS_BOT_{name.upper()}_FILE (or the systemd credential '{_SECRET_CREDENTIALS[name]}')"
+    )
+
+
+def _check_secret(name: str, value: str) -> None:
+    """ConfigError, naming where the secret comes from, if `value` is not safe to use."""
+    label = name.replace("_", " ")
+    if not value.strip():
+        raise ConfigError(f"the {label} is empty: put one in {_where(name)}")
+    if name in _GITHUB_FORMAT:
+        return
+    if name in _WHSEC:
+        key = value.removeprefix("whsec_")
+        try:
+            # Padding is optional, as the Standard Webhooks library reads it.
+            decoded = base64.b64decode(key + "=" * (-len(key) % 4), validate=True)
+        except binascii.Error:
+            decoded = None
+        if not _BASE64.fullmatch(key) or decoded is None:
+            raise ConfigError(
+                f"the {label} is not a Standard Webhooks key (whsec_ and base64): "
+                f"fix {_where(name)}"
+            )
+        if len(decoded) < MIN_KEY_BYTES:
+            raise ConfigError(
+                f"the {label} is too short: {_where(name)} must hold at least "
+                f"{MIN_KEY_BYTES} random bytes after base64-decoding "
+                '(e.g. "whsec_$(openssl rand -base64 32)")'
+            )
+        return
+    if len(value) < MIN_TOKEN_CHARS:
+        raise ConfigError(
+            f"the {label} is too short: {_where(name)} must hold at least "
+            f"{MIN_TOKEN_CHARS} characters (e.g. from `openssl rand -base64 32`)"
+        )
 
 
 def _shared_secret(path: Path, *, whsec: bool = False) -> str:

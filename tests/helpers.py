@@ -36,8 +36,12 @@ from gitops_bot.writer.writer import Writer
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_BYTES = b"test-secret-0123456789abcdef"
 SECRET = "whsec_" + base64.b64encode(SECRET_BYTES).decode()
-STATUS_TOKEN = "status-token-for-tests"
-ADMIN_TOKEN = "admin-token-for-tests"
+# As long as the bot accepts (config.MIN_TOKEN_CHARS), so that create_app takes them.
+STATUS_TOKEN = "status-token-for-tests-0123456789"
+ADMIN_TOKEN = "admin-token-for-tests-0123456789ab"
+# What helpers.running_bot gives `gitops-bot serve` in its secret files.
+E2E_STATUS_TOKEN = "e2e-status-token-0123456789abcdef"
+E2E_ADMIN_TOKEN = "e2e-admin-token-0123456789abcdefgh"
 
 
 def find_browser() -> Path | None:
@@ -56,7 +60,7 @@ def find_browser() -> Path | None:
     return None
 
 
-GITHUB_WEBHOOK_SECRET = "github-webhook-secret-for-tests"
+GITHUB_WEBHOOK_SECRET = "github-webhook-secret-for-tests-0123"
 
 
 def repo_for(settings: Settings) -> LocalGitRepo:
@@ -202,8 +206,8 @@ def running_bot(settings: Settings, workdir: Path, **env: str) -> Iterator[Serve
     """
     secrets = {
         "WEBHOOK_SECRET": SECRET,
-        "STATUS_TOKEN": "e2e-token",
-        "ADMIN_TOKEN": "e2e-admin-token-0123456789",
+        "STATUS_TOKEN": E2E_STATUS_TOKEN,
+        "ADMIN_TOKEN": E2E_ADMIN_TOKEN,
     }
     files = {}
     for name, value in secrets.items():

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Final
 
 from gitops_bot.backends.gitrepo import BOT_EMAIL, BOT_NAME
-from helpers import ADMIN_TOKEN, SECRET, SECRET_BYTES, STATUS_TOKEN
+from helpers import (
+    ADMIN_TOKEN,
+    E2E_ADMIN_TOKEN,
+    E2E_STATUS_TOKEN,
+    SECRET,
+    SECRET_BYTES,
+    STATUS_TOKEN,
+)
 
 EMAIL: Final = re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 # Webhook secrets, GitHub tokens of every kind, and any PEM block (private keys, certificates).
@@ -30,8 +37,8 @@ TEST_SECRETS: Final = (
     SECRET_BYTES.decode(),
     STATUS_TOKEN,
     ADMIN_TOKEN,
-    "e2e-token",
-    "e2e-admin-token-0123456789",
+    E2E_STATUS_TOKEN,
+    E2E_ADMIN_TOKEN,
 )
 
 

@@ -16,14 +16,20 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from werkzeug.wrappers import Response as BaseResponse
 
 from gitops_bot.operator import overview
 from gitops_bot.web.appcontext import settings, store
-from gitops_bot.web.auth import is_admin, log_in, login_wait, record_login_failure, token_matches
+from gitops_bot.web.auth import (
+    is_admin,
+    log_in,
+    log_out,
+    login_wait,
+    record_login_failure,
+    token_matches,
+)
 
 bp = Blueprint("admin", __name__, template_folder="templates")
 log = logging.getLogger(__name__)
@@ -131,5 +137,5 @@ def login() -> BaseResponse | tuple[Response | str, int]:
 
 @bp.post("/admin/logout")
 def logout() -> BaseResponse:
-    session.clear()
+    log_out()
     return redirect(url_for("admin.overview_page"), code=303)

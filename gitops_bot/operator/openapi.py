@@ -85,6 +85,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         413: "Body too large",
         415: "Content-Type is not application/json",
         422: "Invalid event; the field names the first invalid one",
+        429: "A wrong token while too many have failed, from anyone; see Retry-After "
+        "(the right token still works)",
         503: "Queue full, every host full, or state repo not read yet; see Retry-After",
     }
     return {str(code): _json(ErrorBody, reasons[code]) for code in codes}
@@ -108,6 +110,7 @@ def _operator_only(summary: str, operation_id: str, media_type: str) -> dict[str
                     "text/html": {"schema": {"type": "string"}},
                 },
             },
+            **_errors(429),
         },
     }
 
@@ -218,7 +221,7 @@ def document() -> dict[str, Any]:
                     ],
                     "responses": {
                         "200": _json(TenantStatus, "The tenant's transitions"),
-                        **_errors(404),
+                        **_errors(404, 429),
                     },
                 }
             },

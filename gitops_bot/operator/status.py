@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from gitops_bot.web.appcontext import settings, store
-from gitops_bot.web.auth import bearer_matches
+from gitops_bot.web.auth import bearer_allows
 
 bp = Blueprint("status", __name__)
 
@@ -13,7 +13,7 @@ bp = Blueprint("status", __name__)
 @bp.get("/v1/tenants/<slug>")
 def tenant_status(slug: str) -> Response | tuple[Response, int]:
     # Unknown and unauthorised look the same, so nobody learns which slugs exist.
-    transitions = store().transitions(slug) if bearer_matches(settings().status_token) else []
+    transitions = store().transitions(slug) if bearer_allows(settings().status_token) else []
     if not transitions:
         return jsonify({"error": "no such tenant", "field": "slug"}), 404
     return jsonify({"slug": slug, "status": transitions[-1]["status"], "transitions": transitions})

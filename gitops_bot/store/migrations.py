@@ -51,6 +51,7 @@ STEPS = (
     Step(4, "0004_error_repeats.sql", _has_column("errors", "repeats")),
     Step(5, "0005_host_seats.sql", _has_table("host_seats")),
     Step(6, "0006_login_failures.sql", _has_table("login_failures")),
+    Step(7, "0007_ended_sessions.sql", _has_table("ended_sessions")),
 )
 CURRENT = STEPS[-1].version
 

@@ -138,5 +138,12 @@ CREATE TABLE IF NOT EXISTS login_failures (
     at REAL NOT NULL
 );
 
+-- Admin sessions logged out of, kept until they would have expired anyway (web/auth.py).
+-- A signed cookie cannot be taken back, so every worker checks this list instead.
+CREATE TABLE IF NOT EXISTS ended_sessions (
+    id TEXT PRIMARY KEY,
+    until REAL NOT NULL
+);
+
 -- Deploy reports name a commit; these find the tenants that reached the branch in it.
 CREATE INDEX IF NOT EXISTS transitions_commit ON transitions (commit_sha) WHERE commit_sha IS NOT NULL;

@@ -3,40 +3,104 @@
 from __future__ import annotations
 
 import hmac
+import logging
+import math
+import secrets
 import sqlite3
+import time
 from datetime import timedelta
 from typing import Final
 
-from flask import Flask, request, session
+from flask import Flask, Response, jsonify, request, session
 from pydantic import SecretStr
+from werkzeug.exceptions import TooManyRequests
 
 from gitops_bot.config import Settings
-from gitops_bot.web.appcontext import settings
+from gitops_bot.web.appcontext import settings, store
 
-# Long enough for a working day, short enough that a forgotten browser logs itself out.
+log = logging.getLogger(__name__)
+
+# Long enough for a working day, short enough that a forgotten browser logs itself out;
+# counted from the login, not from the last request.
 SESSION_LIFETIME: Final = timedelta(hours=8)
-# Failed logins allowed per window, from anyone: a typo or two, never a guessing run.
+# Failed logins and bearer tokens allowed per window, from anyone: a typo or two, never a
+# guessing run.
 LOGIN_FAILURES: Final = 10
 LOGIN_WINDOW: Final = 300.0
+
+
+class TooManyFailures(TooManyRequests):
+    """A wrong bearer token while the failure budget is spent: 429 with Retry-After."""
+
+    def __init__(self, wait: float) -> None:
+        seconds = max(1, math.ceil(wait))
+        super().__init__(f"too many failed tokens: try again in {seconds} s", retry_after=seconds)
 
 
 def bearer_matches(secret: SecretStr | None) -> bool:
     """Whether the request's `Authorization: Bearer` credential is `secret`."""
     scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
-    if secret is None or scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(credential.encode(), secret.get_secret_value().encode())
+    return scheme.lower() == "bearer" and token_matches(credential, secret)
 
 
 def token_matches(offered: str, secret: SecretStr | None) -> bool:
-    return secret is not None and hmac.compare_digest(
-        offered.encode(), secret.get_secret_value().encode()
-    )
+    """Whether `offered` is `secret`; never when either is blank, whatever the settings say."""
+    if secret is None or not offered.strip() or not secret.get_secret_value().strip():
+        return False
+    return hmac.compare_digest(offered.encode(), secret.get_secret_value().encode())
+
+
+def bearer_allows(secret: SecretStr | None) -> bool:
+    """Whether the request's bearer credential is `secret`; a wrong one spends the failure budget.
+
+    The budget is the login form's, so guessing at either door counts against both. The
+    token is compared before the budget is looked at: the right one works even while the
+    budget is spent, so nobody's guessing locks an operator or the landing page out. A
+    wrong one then raises TooManyFailures, and writes nothing, so a flood of guesses
+    costs no disk writes.
+    """
+    if "Authorization" not in request.headers:
+        return False
+    if bearer_matches(secret):
+        return True
+    now = time.time()
+    with store().transaction() as db:
+        wait = login_wait(db, now)
+        if not wait:
+            record_login_failure(db, now)
+    if wait:
+        raise TooManyFailures(wait)
+    log.warning("wrong bearer token for %s from %s", request.path, request.remote_addr)
+    return False
 
 
 def is_admin() -> bool:
-    """An operator: the admin token as a bearer credential, or a session from the login form."""
-    return bearer_matches(settings().admin_token) or session.get("admin") is True
+    """An operator: the admin token as a bearer credential, or a live login session.
+
+    A request that presents a token is judged by the token alone.
+    """
+    if "Authorization" in request.headers:
+        return bearer_allows(settings().admin_token)
+    return session_is_live()
+
+
+def session_is_live() -> bool:
+    """A login session that nobody logged out of and that is younger than SESSION_LIFETIME."""
+    if session.get("admin") is not True:
+        return False
+    sid, since = session.get("id"), session.get("since")
+    # Sessions from before logouts were recorded carry no id: they cannot be ended, so
+    # they are not taken.
+    live = (
+        isinstance(sid, str)
+        and isinstance(since, int | float)
+        and time.time() < since + SESSION_LIFETIME.total_seconds()
+        and not _ended(store().connection, sid)
+    )
+    if not live:
+        # The refused cookie is deleted in the answer, never signed again.
+        session.clear()
+    return live
 
 
 def login_wait(db: sqlite3.Connection, now: float) -> float:
@@ -64,7 +128,31 @@ def record_login_failure(db: sqlite3.Connection, now: float) -> None:
 def log_in() -> None:
     session.clear()
     session["admin"] = True
+    # What a logout records, and when the session ends anyway: the cookie is signed, so
+    # the browser can read these but not change them.
+    session["id"] = secrets.token_urlsafe(16)
+    session["since"] = time.time()
     session.permanent = True
+
+
+def log_out() -> None:
+    """End this session for every worker: a copy of its cookie no longer opens anything."""
+    sid, since = session.get("id"), session.get("since")
+    session.clear()
+    if isinstance(sid, str) and isinstance(since, int | float):
+        with store().transaction() as db:
+            end_session(db, sid, until=since + SESSION_LIFETIME.total_seconds(), now=time.time())
+
+
+def end_session(db: sqlite3.Connection, sid: str, *, until: float, now: float) -> None:
+    """Refuse session `sid` from now on; remembered until it would have expired anyway."""
+    db.execute("DELETE FROM ended_sessions WHERE until <= ?", (now,))
+    if until > now:
+        db.execute("INSERT OR IGNORE INTO ended_sessions (id, until) VALUES (?, ?)", (sid, until))
+
+
+def _ended(db: sqlite3.Connection, sid: str) -> bool:
+    return db.execute("SELECT 1 FROM ended_sessions WHERE id = ?", (sid,)).fetchone() is not None
 
 
 def init_app(app: Flask, app_settings: Settings) -> None:
@@ -82,4 +170,16 @@ def init_app(app: Flask, app_settings: Settings) -> None:
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=public.startswith("https://"),
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        # The session ends SESSION_LIFETIME after the login (session_is_live), so the
+        # cookie is not signed again on every request to outlive it.
+        SESSION_REFRESH_EACH_REQUEST=False,
     )
+    app.register_error_handler(TooManyFailures, _too_many_failures)
+
+
+def _too_many_failures(problem: TooManyFailures) -> tuple[Response, int]:
+    response = jsonify({"error": problem.description, "field": "Authorization"})
+    for name, value in problem.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response, 429

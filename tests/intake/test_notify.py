@@ -27,7 +27,7 @@ from gitops_bot.store.queue import Store
 from gitops_bot.writer.writer import Writer
 from helpers import post_event, running_bot, signed_headers, signup
 
-NOTIFY_SECRET = "whsec_bm90aWZ5LXNlY3JldC1mb3ItdGVzdHM="
+NOTIFY_SECRET = "whsec_bm90aWZ5LXNlY3JldC1mb3ItdGVzdHMtMDEyMw=="
 
 
 @dataclass

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from pydantic import SecretStr
 
@@ -14,7 +16,14 @@ from gitops_bot.operator import overview
 from gitops_bot.server.app import create_app
 from gitops_bot.store import errorlog
 from gitops_bot.store.queue import Store
-from gitops_bot.web.auth import LOGIN_FAILURES, LOGIN_WINDOW, login_wait, record_login_failure
+from gitops_bot.web.auth import (
+    LOGIN_FAILURES,
+    LOGIN_WINDOW,
+    SESSION_LIFETIME,
+    end_session,
+    login_wait,
+    record_login_failure,
+)
 from gitops_bot.writer.writer import Writer
 from helpers import ADMIN_TOKEN, STATUS_TOKEN, post_event, signup
 
@@ -200,15 +209,83 @@ def test_a_new_admin_token_ends_old_sessions(
     client.post("/admin/login", data={"token": ADMIN_TOKEN})
     cookie = client.get_cookie("gitops_bot_admin")
     assert cookie is not None
-    rotated = create_app(
-        settings.model_copy(update={"admin_token": SecretStr("a-new-admin-token")})
-    )
+    rotated = create_app(settings.model_copy(update={"admin_token": SecretStr(ADMIN_TOKEN[::-1])}))
     other = rotated.test_client()
     other.set_cookie("gitops_bot_admin", cookie.value)
     assert other.get("/admin").status_code == 401
     same = create_app(settings).test_client()
     same.set_cookie("gitops_bot_admin", cookie.value)
     assert same.get("/admin").status_code == 200
+
+
+def _logged_in_cookie(client: FlaskClient) -> str:
+    assert client.post("/admin/login", data={"token": ADMIN_TOKEN}).status_code == 303
+    cookie = client.get_cookie("gitops_bot_admin")
+    assert cookie is not None
+    return cookie.value
+
+
+def test_logging_out_ends_the_session_for_every_copy_of_its_cookie_in_every_worker(
+    settings: Settings, state_repo: Path, client: FlaskClient
+) -> None:
+    copied = _logged_in_cookie(client)
+    # Another gunicorn worker: its own app and connection, the same SQLite file.
+    worker = create_app(settings).test_client()
+    worker.set_cookie("gitops_bot_admin", copied)
+    assert worker.get("/admin").status_code == 200
+    assert client.post("/admin/logout").status_code == 303
+    for other in (create_app(settings).test_client(), worker):
+        other.set_cookie("gitops_bot_admin", copied)
+        refused = other.get("/admin", headers=BROWSER)
+        assert refused.status_code == 401
+        assert 'name="token"' in refused.text  # the login form
+        # The refused cookie is deleted, not signed again with a fresh date.
+        assert "gitops_bot_admin=;" in refused.headers["Set-Cookie"]
+        other.set_cookie("gitops_bot_admin", copied)
+        assert other.get("/metrics").status_code == 401
+    # Logging in again is a new session, which works.
+    assert create_app(settings).test_client().get("/admin", headers=BEARER).status_code == 200
+    _logged_in_cookie(client)
+    assert client.get("/admin").status_code == 200
+
+
+def _signed(app: Flask, data: dict[str, object]) -> str:
+    """A session cookie as this app signs them: the shape a cookie from its login has."""
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    assert serializer is not None
+    return str(serializer.dumps(data))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"admin": True},
+        {
+            "admin": True,
+            "id": "old-session",
+            "since": time.time() - SESSION_LIFETIME.total_seconds(),
+        },
+    ],
+    ids=["no-id", "outlived"],
+)
+def test_a_session_without_an_id_or_older_than_its_lifetime_is_refused(
+    settings: Settings, state_repo: Path, data: dict[str, object]
+) -> None:
+    app = create_app(settings)
+    client = app.test_client()
+    client.set_cookie("gitops_bot_admin", _signed(app, data))
+    assert client.get("/admin").status_code == 401
+    fresh = {**data, "id": "fresh-session", "since": time.time()}
+    client.set_cookie("gitops_bot_admin", _signed(app, fresh))
+    assert client.get("/admin").status_code == 200
+
+
+def test_ended_sessions_are_forgotten_once_they_would_have_expired(store: Store) -> None:
+    db = store.connection
+    end_session(db, "first", until=2000.0, now=1000.0)
+    end_session(db, "expired-already", until=999.0, now=1000.0)
+    end_session(db, "second", until=3000.0, now=2500.0)
+    assert [row[0] for row in db.execute("SELECT id FROM ended_sessions")] == ["second"]
 
 
 def test_errors_fold_repeats_and_keep_only_the_last_few(client: FlaskClient, store: Store) -> None:

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from gitops_bot.backends.local import LocalGitRepo
 from gitops_bot.config import Settings
 from gitops_bot.writer.writer import Writer
-from helpers import SECRET, change, post_event, signup
+from helpers import SECRET, STATUS_TOKEN, change, post_event, signup
 from hygiene import assert_history_clean
 
 
@@ -49,7 +49,7 @@ def test_a_run_of_every_event_type_leaves_a_clean_history(
         ({"tenants/x.json": SECRET.encode()}, "Add x\n", "token-like"),
         ({"tenants/x.json": b"{}\n"}, "Add x\n\ntoken ghp_0123456789abcdef\n", "token-like"),
         ({"tenants/x.json": b"-----BEGIN OPENSSH PRIVATE KEY-----\n"}, "Add x\n", "token-like"),
-        ({"tenants/x.json": b"status-token-for-tests"}, "Add x\n", "test secret"),
+        ({"tenants/x.json": STATUS_TOKEN.encode()}, "Add x\n", "test secret"),
         ({"nix/extra.nix": b"{ }\n"}, "Add x\n", "wrote nix/extra.nix"),
         ({"README.md": b"hello\n"}, "Add x\n", "wrote README.md"),
     ],

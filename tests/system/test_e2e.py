@@ -98,7 +98,7 @@ def test_send_signup_cli_and_status(server: Server) -> None:
     answer = json.loads(result.stdout.removeprefix("202 "))
     wait_for_tenants(server.remote, {"wayne-enterprises"})
     request = urllib.request.Request(
-        answer["statusUrl"], headers={"Authorization": "Bearer e2e-token"}
+        answer["statusUrl"], headers={"Authorization": f"Bearer {server.status_token}"}
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         status = json.loads(response.read())
@@ -174,7 +174,7 @@ def test_every_worker_scrapes_the_same_totals_and_logs_are_json(server: Server) 
     assert set(answered) == slugs
     assert all(line["event_id"].startswith("msg_") for line in answered.values())
     assert any(line["logger"] == "gunicorn.error" for line in lines)
-    for secret in (SECRET, SECRET.removeprefix("whsec_"), "e2e-token", server.admin_token):
+    for secret in (SECRET, SECRET.removeprefix("whsec_"), server.status_token, server.admin_token):
         assert secret not in text
 
 
