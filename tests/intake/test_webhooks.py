@@ -185,6 +185,23 @@ def test_signed_garbage_is_400(client: FlaskClient) -> None:
     assert "JSON" in response.json["error"]
 
 
+@pytest.mark.parametrize("levels", [100, 32_000])
+def test_signed_deeply_nested_body_is_400_naming_the_body(
+    client: FlaskClient, store: Store, levels: int
+) -> None:
+    # 32,000 levels is a 64 KB body, and deeper than any stack: it was a 500.
+    for body in (
+        ("[" * levels + "]" * levels).encode(),
+        json.dumps({**signup("deep"), "extra": "X"})
+        .replace('"X"', "[" * levels + "]" * levels)
+        .encode(),
+    ):
+        response = client.post("/v1/events", data=body, headers=signed_headers(body))
+        assert (response.status_code, response.json["field"]) == (400, "body")
+        assert "nested" in response.json["error"]
+    assert pending(store) == 0
+
+
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
