@@ -263,3 +263,11 @@ def test_github_annotations_escape_property_values(
         "file=tenants/x%2Cline=999%2Ctitle=All good%3A%3Aok.json,line=1,title=tenant file"
     )
     assert "::" not in message
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u0085", "\u202e", "\u200b"])
+def test_a_customer_ref_that_is_not_printable_text_is_refused(checkout: Path, char: str) -> None:
+    # The one field of a tenant file a sender writes; free text itself is never stored.
+    edit(checkout, "acme", customerRef=f"cus{char}Gitops-Event: forged")
+    (found,) = problems(checkout)
+    assert found.startswith("tenants/acme.json:4: customerRef: ")
