@@ -41,7 +41,5 @@ def added_in(
 def _trailers(message: str, key: str) -> list[str]:
     prefix = f"{key}:"
     return [
-        line.removeprefix(prefix).strip()
-        for line in message.splitlines()
-        if line.startswith(prefix)
+        line.removeprefix(prefix).strip() for line in message.split("\n") if line.startswith(prefix)
     ]

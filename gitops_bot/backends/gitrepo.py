@@ -131,7 +131,7 @@ def read_files(repo: Path, commit: str, *folders: str) -> dict[str, bytes]:
 def trailers(repo: Path, base: str, head: str, key: str) -> list[str]:
     """The values of trailer `key` in the commits after `base` up to `head`."""
     log = run(repo, "log", f"--format=%(trailers:key={key},valueonly)", f"{base}..{head}")
-    return [line.strip() for line in log.decode().splitlines() if line.strip()]
+    return [line.strip() for line in log.decode().split("\n") if line.strip()]
 
 
 def changed_paths(repo: Path, base: str, head: str) -> tuple[str, ...]:
@@ -146,7 +146,7 @@ def refs(repo: Path, prefix: str) -> dict[str, str]:
         repo, "for-each-ref", "--format=%(refname)%00%(objectname)%00%(*objectname)", prefix
     )
     found = {}
-    for line in output.decode().splitlines():
+    for line in filter(None, output.decode().split("\n")):
         name, direct, peeled = line.split("\0")
         found[name] = peeled or direct  # an annotated tag points at its tag object
     return found

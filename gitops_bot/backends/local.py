@@ -126,7 +126,7 @@ class LocalGitRepo:
         if status == 0:
             self._git("update-ref", self._remote_ref(branch), new)
             return True
-        if any(line.startswith("!") for line in str(stdout).splitlines()):
+        if any(line.startswith("!") for line in str(stdout).split("\n")):
             return False  # rejected as not a fast-forward: the branch moved
         raise BackendError(f"git push failed: {str(stderr).strip()[:500]}")
 
@@ -151,7 +151,7 @@ class LocalGitRepo:
         # Every pushed review branch is an open review: `approve` deletes it as it merges.
         listing = self._git("ls-remote", "--heads", "origin")
         branches = (
-            line.partition("\t")[2].removeprefix("refs/heads/") for line in listing.splitlines()
+            line.partition("\t")[2].removeprefix("refs/heads/") for line in listing.split("\n")
         )
         return {branch: branch for branch in branches if branch.startswith(prefix)}
 
@@ -170,7 +170,7 @@ class LocalGitRepo:
         )
         added: dict[str, str] = {}
         commit = ""
-        for line in log.splitlines():
+        for line in log.split("\n"):
             if line.startswith("commit "):
                 commit = line.removeprefix("commit ")
             elif line:
@@ -183,7 +183,7 @@ class LocalGitRepo:
             "log", "--diff-filter=D", "--raw", "--no-abbrev", "--format=",
             self._remote_ref(branch), "--", folder,
         )  # fmt: skip
-        blobs = {line.split()[2] for line in log.splitlines() if line.startswith(":")}
+        blobs = {line.split()[2] for line in log.split("\n") if line.startswith(":")}
         return list(self.read_blobs(blobs).values()) if blobs else []
 
     def contains(self, branch: str, sha: str) -> bool:

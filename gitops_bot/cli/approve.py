@@ -24,6 +24,9 @@ def run(args: argparse.Namespace) -> int:
     from gitops_bot.config import Settings  # noqa: PLC0415
     from gitops_bot.store.queue import Answer, Store  # noqa: PLC0415
 
+    if args.reason is not None and (problem := _reason_problem(args.reason)) is not None:
+        print(f"gitops-bot approve: --reason {problem}", file=sys.stderr)
+        return 2
     settings = Settings()
     if settings.backend != "local":
         print("gitops-bot approve: review and merge the pull request on GitHub", file=sys.stderr)
@@ -48,3 +51,16 @@ def run(args: argparse.Namespace) -> int:
             )
     print(f"queued the merge of tenant/{args.slug}")
     return wait_for(settings, event_id, args.wait)
+
+
+def _reason_problem(reason: str) -> str | None:
+    """Why `reason` cannot be the merge's `Approved:` trailer, or None: the rules of a reason."""
+    from pydantic import TypeAdapter, ValidationError  # noqa: PLC0415
+
+    from gitops_bot.intake.events import Reason  # noqa: PLC0415
+
+    try:
+        TypeAdapter(Reason).validate_python(reason)
+    except ValidationError as invalid:
+        return invalid.errors(include_url=False, include_input=False)[0]["msg"]
+    return None

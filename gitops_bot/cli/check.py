@@ -46,14 +46,24 @@ def render(report: Report, fmt: str) -> str:
     return "\n".join(lines)
 
 
-def _annotation(problem: Problem) -> str:
-    # Workflow commands end at a newline and treat '%' specially: escape as GitHub documents.
-    def escape(text: str) -> str:
-        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+def _escape_data(text: str) -> str:
+    # A workflow command ends at a newline, and '%' starts an escape (GitHub's toolkit).
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
-    title = f"{problem.field}" if problem.field else "tenant file"
-    location = f"file={escape(problem.file)},line={max(problem.line, 1)},title={escape(title)}"
-    return f"::error {location}::{escape(problem.message)}"
+
+def _escape_property(text: str) -> str:
+    # In a property a ',' starts the next one and a ':' can end the list: a file named
+    # "x,line=999,title=All good::ok.json" must not write its own annotation.
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _annotation(problem: Problem) -> str:
+    title = problem.field or "tenant file"
+    location = (
+        f"file={_escape_property(problem.file)},line={max(problem.line, 1)},"
+        f"title={_escape_property(title)}"
+    )
+    return f"::error {location}::{_escape_data(problem.message)}"
 
 
 def run(args: argparse.Namespace) -> int:

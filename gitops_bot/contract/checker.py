@@ -62,7 +62,7 @@ def is_tenant_path(path: str) -> bool:
 def line_of(text: str, key: str) -> int:
     """The line where `key` is set in a canonical file, or 0 (the whole file) if nowhere."""
     needle = f'"{key}":'
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if line.lstrip().startswith(needle):
             return number
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, Literal
 
@@ -121,6 +122,35 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,62}$")
 # Event ids and customer references are opaque, but they reach git trailers and Nix strings:
 # a conservative alphabet keeps them inert there, and '@' is excluded so no email fits.
 OpaqueId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:=-]{1,128}$")]
+# Characters that print nothing yet change what a reader sees: controls (C0, DEL, and C1 with
+# NEL), format characters (bidi overrides, zero-width) and the line and paragraph separators,
+# at which str.splitlines() and many viewers start a new line (a forged commit trailer).
+_UNPRINTABLE: Final = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def printable_problem(value: str) -> str | None:
+    """Why `value` is not printable text (naming its first bad character), or None."""
+    for char in value:
+        if unicodedata.category(char) in _UNPRINTABLE:
+            name = unicodedata.name(char, "a control character")
+            return f"must be printable text: U+{ord(char):04X} ({name}) is not allowed"
+    return None
+
+
+def _check_printable(value: str) -> str:
+    if problem := printable_problem(value):
+        raise ValueError(problem)
+    return value
+
+
+# The same rule for the JSON Schema documents, as an ECMA-262 pattern (Unicode mode).
+PRINTABLE_PATTERN: Final = r"^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]*$"
+# Free text: what a sender writes in words, for commit messages and slugs.
+PrintableText = Annotated[
+    str,
+    AfterValidator(_check_printable),
+    WithJsonSchema({"type": "string", "pattern": PRINTABLE_PATTERN}),
+]
 UtcTime = Annotated[
     datetime,
     AfterValidator(_utc),

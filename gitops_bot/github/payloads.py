@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from gitops_bot.web.jsonbody import BodyError, parse_json
 
 
 class _Part(BaseModel):
@@ -104,8 +105,8 @@ class Deployment(_Part):
         payload = self.payload
         if isinstance(payload, str):
             try:
-                payload = json.loads(payload)
-            except ValueError:
+                payload = parse_json(payload)
+            except BodyError:
                 return {}
         if not isinstance(payload, dict):
             return {}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from typing import Final
 
@@ -15,6 +14,7 @@ from gitops_bot.github.events import GitHubEvents
 from gitops_bot.github.records import GitHubRecords
 from gitops_bot.intake.webhooks import Unauthorized
 from gitops_bot.web.appcontext import settings, store
+from gitops_bot.web.jsonbody import BodyError, parse_json
 
 bp = Blueprint("github_webhooks", __name__)
 
@@ -80,9 +80,9 @@ def _verified_event() -> tuple[str, str, dict[str, object]]:
     if request.mimetype != "application/json":
         raise _Refused(415, "set the webhook's content type to application/json", "Content-Type")
     try:
-        payload = json.loads(body)
-    except ValueError as problem:
-        raise _Refused(400, f"body is not valid JSON: {problem}", "body") from None
+        payload = parse_json(body)
+    except BodyError as problem:
+        raise _Refused(400, str(problem), "body") from None
     if not isinstance(payload, dict):
         raise _Refused(400, "body must be a JSON object", "body")
     return event, delivery, payload

@@ -21,7 +21,14 @@ from pydantic import (
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
-from gitops_bot.contract.tenant import Hostname, Identifier, OpaqueId, slug_problem
+from gitops_bot.contract.tenant import (
+    PRINTABLE_PATTERN,
+    Hostname,
+    Identifier,
+    OpaqueId,
+    PrintableText,
+    slug_problem,
+)
 
 # Only A-Z: str.lower() would turn the Kelvin sign into a plain "k", letting a
 # confusable through as if it were ASCII.
@@ -93,6 +100,42 @@ def _one_of_required(*names: str) -> JsonDict:
     }
 
 
+# An '@' before a dotted name, or one spelled out: "alice at gmail dot com", "a(at)b(dot)io".
+# ASCII classes and no flags, so that the OpenAPI document's copy means the same.
+_AT: Final = r"(?:\s+[Aa][Tt]\s+|\s*[(\[][Aa][Tt][)\]]\s*)"
+_DOT: Final = r"(?:\s+[Dd][Oo][Tt]\s+|\s*[(\[][Dd][Oo][Tt][)\]]\s*)"
+EMAIL_PATTERN: Final = (
+    rf"@\s*[^\s@]+\.[^\s@]+|[A-Za-z0-9._%+-]+{_AT}[A-Za-z0-9-]+{_DOT}[A-Za-z]{{2,}}"
+)
+_EMAIL: Final = re.compile(EMAIL_PATTERN)
+
+
+def _no_email(value: str) -> str:
+    # What a sender writes lands in git (a reason in the commit message, an organization in
+    # the slug derived from it), which keeps it forever.
+    if _EMAIL.search(value):
+        raise ValueError("must not contain an email address")
+    return value
+
+
+# Free text that reaches git: printable, and without an email address.
+FreeText = Annotated[
+    PrintableText,
+    Field(min_length=1, max_length=200),
+    AfterValidator(_no_email),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "pattern": PRINTABLE_PATTERN,
+            "not": {"pattern": EMAIL_PATTERN},
+        }
+    ),
+]
+Reason = FreeText
+
+
 class SignupData(BaseModel):
     """What the landing page knows about a new customer, minus anything personal."""
 
@@ -104,11 +147,9 @@ class SignupData(BaseModel):
     slug: RequestedSlug | None = Field(
         default=None, description="Requested subdomain; derived from organization when absent"
     )
-    organization: str | None = Field(
+    organization: FreeText | None = Field(
         default=None,
-        min_length=1,
-        max_length=200,
-        description="Used only to derive a slug; never stored",
+        description="Used only to derive the slug, which is stored; the name itself is not",
     )
     plan: Identifier
     domain: RequestedDomain | None = Field(default=None, description="Optional custom domain")
@@ -136,21 +177,6 @@ class SignupEvent(Envelope):
 
     type: Literal["tenant.signup"]
     data: SignupData
-
-
-def _no_email(value: str) -> str:
-    # A reason lands in a commit message, which stays in git history forever.
-    if _EMAIL.search(value):
-        raise ValueError("must not contain an email address")
-    return value
-
-
-_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
-Reason = Annotated[
-    str,
-    Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$"),
-    AfterValidator(_no_email),
-]
 
 
 class LifecycleData(BaseModel):

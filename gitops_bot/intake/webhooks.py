@@ -19,6 +19,7 @@ from gitops_bot.intake.events import EVENT_MODELS, Event
 from gitops_bot.intake.intake import Intake, error
 from gitops_bot.store.queue import Answer
 from gitops_bot.web.appcontext import counters, settings, store
+from gitops_bot.web.jsonbody import BodyError, parse_json
 
 bp = Blueprint("webhooks", __name__)
 
@@ -144,9 +145,9 @@ def _bounded_body(limit: int) -> bytes:
 def parse_event(body: bytes) -> Event:
     """The event a verified body carries, or Refused with the field at fault."""
     try:
-        payload = json.loads(body)
-    except ValueError as problem:
-        raise Refused(error(400, f"body is not valid JSON: {problem}", field="body")) from None
+        payload = parse_json(body)
+    except BodyError as problem:
+        raise Refused(error(400, str(problem), field="body")) from None
     if not isinstance(payload, dict):
         raise Refused(error(422, "body must be a JSON object", field="body"))
     event_type = payload.get("type")

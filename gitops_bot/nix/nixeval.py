@@ -122,7 +122,7 @@ def _explain(command: list[str], stderr: str) -> str:
     )
     context = [
         line.strip(" …")
-        for line in traced.stderr.splitlines()
+        for line in traced.stderr.split("\n")
         if line.lstrip().startswith("… while loading")
     ]
     return "\n".join([*context[:1], message])

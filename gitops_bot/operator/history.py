@@ -46,12 +46,13 @@ def tenant_history(repo: Path, ref: str, slug: str) -> list[Change]:
     for record in filter(None, (r.strip("\n") for r in log.split("\x1e"))):
         sha, parents, at, author, subject, body = record.split("\x1f")
         change = Change(commit=sha, at=at, author=author, subject=subject)
-        first, *merged = parents.split()
+        # The root commit has no parent: the seed that added the first tenants.
+        first, *merged = parents.split() or [""]
         if merged:
             # A merged review: its events are trailers of the branch's own commits.
             change.review = subject
             change.events = gitrepo.trailers(repo, first, merged[0], TRAILER)
-        for line in body.splitlines():
+        for line in body.split("\n"):
             key, _, value = line.partition(":")
             if key == TRAILER:
                 change.events.append(value.strip())

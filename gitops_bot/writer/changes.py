@@ -46,7 +46,12 @@ class Applied:
     """What a run of events does to a tree: the new files, and the fate of each event."""
 
     results: dict[str, FileResult | None] = field(default_factory=dict)
+    # Events that change a file.
     kept: list[QueuedEvent] = field(default_factory=list)
+    # What the commit carries out, in order: the kept events, and those that change nothing
+    # only because an earlier one of this run did it (a second suspend). Those are true
+    # from that commit on, not at the head it is built on.
+    carried: list[QueuedEvent] = field(default_factory=list)
     failed: list[tuple[QueuedEvent, str]] = field(default_factory=list)
     # Events whose effect is on the branch already (the push won before a crash).
     already: list[QueuedEvent] = field(default_factory=list)
@@ -107,10 +112,11 @@ def _apply_in_order(tree: Tree, events: Sequence[QueuedEvent], *, branch: str) -
         if isinstance(outcome, _Refused):
             applied.failed.append((event, outcome.reason))
         elif isinstance(outcome, _AlreadyThere):
-            applied.already.append(event)
+            (applied.carried if path in applied.results else applied.already).append(event)
         else:
             applied.results[path] = outcome
             applied.kept.append(event)
+            applied.carried.append(event)
     return applied
 
 

@@ -68,14 +68,14 @@ class ReviewLane:
                     self._open(branch, applied.already, base.results, tree, review_head.sha)
                 return
             parent = review_head.sha if review_head is not None else tree.snapshot.sha
-            message = commit_message(applied.kept, applied.results)
+            message = commit_message(applied.carried, applied.results)
             sha = self.repo.commit([parent], applied.changes, message)
-            self.store.record_attempt(applied.kept, sha)
+            self.store.record_attempt(applied.carried, sha)
             if self.repo.advance(branch, sha):
-                events = [*applied.already, *applied.kept]
+                events = [*applied.already, *applied.carried]
                 self._open(branch, events, {**base.results, **applied.results}, tree, sha)
                 return
-            events = [*applied.already, *applied.kept]
+            events = [*applied.already, *applied.carried]
         log.warning(
             "review branch %s kept moving; the events stay queued", branch, extra={"slug": slug}
         )

@@ -222,9 +222,9 @@ class Writer:
         for attempt in range(1, self.settings.push_attempts + 1):
             applied = apply_events(tree, events, branch=self.branch, veto=self.host_check)
             self._settle(tree, applied)
-            events = applied.kept
-            if not events:
+            if not applied.kept:
                 return
+            events = applied.carried
             message = commit_message(events, applied.results)
             sha = self.repo.commit([tree.snapshot.sha], applied.changes, message)
             # Write-ahead: if we die after the push, a restart finds this sha on the branch.

@@ -249,3 +249,25 @@ def test_a_file_from_before_pinned_uids_is_told_how_to_migrate(repo_checkout: Pa
         json.loads(p.read_text())["uid"] for p in (repo_checkout / "tenants").glob("[gi]*.json")
     ]
     assert json.loads(path.read_text())["uid"] == max(others) + 1
+
+
+def test_github_annotations_escape_property_values(
+    checkout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A file name that would otherwise set its own line and title, and end the properties.
+    (checkout / "tenants/x,line=999,title=All good::ok.json").write_text("{}")
+    assert main(["check", str(checkout), "--format", "github"]) == 1
+    (line,) = capsys.readouterr().out.splitlines()
+    properties, _, message = line.removeprefix("::error ").partition("::")
+    assert properties == (
+        "file=tenants/x%2Cline=999%2Ctitle=All good%3A%3Aok.json,line=1,title=tenant file"
+    )
+    assert "::" not in message
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u0085", "\u202e", "\u200b"])
+def test_a_customer_ref_that_is_not_printable_text_is_refused(checkout: Path, char: str) -> None:
+    # The one field of a tenant file a sender writes; free text itself is never stored.
+    edit(checkout, "acme", customerRef=f"cus{char}Gitops-Event: forged")
+    (found,) = problems(checkout)
+    assert found.startswith("tenants/acme.json:4: customerRef: ")

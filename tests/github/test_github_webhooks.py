@@ -160,6 +160,27 @@ def test_signed_bodies_that_are_not_json_objects_are_400(
     assert (answer.status_code, answer.json["field"]) == (400, "body")
 
 
+@pytest.mark.parametrize("levels", [100, 32_000])
+def test_signed_deeply_nested_bodies_are_400_naming_the_body(
+    github_intake: FlaskClient, levels: int
+) -> None:
+    # 32,000 levels is a 64 KB body, and deeper than any stack: it was a 500.
+    body = ('{"zen": ' + "[" * levels + "]" * levels + "}").encode()
+    answer = github_intake.post(
+        "/webhooks/github",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "ping",
+            "X-GitHub-Delivery": "d-deep",
+            "X-Hub-Signature-256": github_signature(body),
+        },
+    )
+    assert (answer.status_code, answer.json["field"]) == (400, "body")
+    # Not recorded as handled: the delivery id is still free.
+    assert post_github(github_intake, "ping", {}, delivery="d-deep").json["status"] == "processed"
+
+
 @pytest.mark.parametrize(
     ("event", "payload", "field"),
     [

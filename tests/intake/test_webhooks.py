@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook
 
 from gitops_bot.intake.webhooks import Unauthorized, verify_signature
 from gitops_bot.store.queue import Store
-from helpers import SECRET, post_event, sign, signed_headers, signup
+from helpers import SECRET, change, post_event, sign, signed_headers, signup
 
 
 def pending(store: Store) -> int:
@@ -185,6 +185,23 @@ def test_signed_garbage_is_400(client: FlaskClient) -> None:
     assert "JSON" in response.json["error"]
 
 
+@pytest.mark.parametrize("levels", [100, 32_000])
+def test_signed_deeply_nested_body_is_400_naming_the_body(
+    client: FlaskClient, store: Store, levels: int
+) -> None:
+    # 32,000 levels is a 64 KB body, and deeper than any stack: it was a 500.
+    for body in (
+        ("[" * levels + "]" * levels).encode(),
+        json.dumps({**signup("deep"), "extra": "X"})
+        .replace('"X"', "[" * levels + "]" * levels)
+        .encode(),
+    ):
+        response = client.post("/v1/events", data=body, headers=signed_headers(body))
+        assert (response.status_code, response.json["field"]) == (400, "body")
+        assert "nested" in response.json["error"]
+    assert pending(store) == 0
+
+
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
@@ -222,6 +239,73 @@ def test_invalid_events_get_422_naming_the_field(
     assert response.status_code == 422, response.json
     assert response.json["field"] == field
     assert pending(store) == 0
+
+
+# What the attacker's pass sent: a break that str.splitlines() sees and git does not, then
+# trailers that `history` would have believed.
+FORGED_TRAILERS = "Gitops-Event: msg_forged{0}Approved: ops-lead"
+UNPRINTABLE = [
+    "\u2028",  # LINE SEPARATOR
+    "\u2029",  # PARAGRAPH SEPARATOR
+    "\u0085",  # NEL, a C1 control
+    "\u009b",  # CSI, a C1 control
+    "\u202e",  # RIGHT-TO-LEFT OVERRIDE
+    "\u2066",  # LEFT-TO-RIGHT ISOLATE
+    "\u200b",  # ZERO WIDTH SPACE
+    "\ufeff",  # BYTE ORDER MARK
+    "\x7f",
+]
+
+
+@pytest.mark.parametrize("char", UNPRINTABLE)
+@pytest.mark.parametrize(
+    "kind", ["tenant.suspend", "tenant.resume", "tenant.update", "tenant.delete"]
+)
+def test_a_reason_must_be_printable_text(
+    client: FlaskClient, store: Store, kind: str, char: str
+) -> None:
+    reason = f"unpaid{char}{FORGED_TRAILERS.format(char)}"
+    response = post_event(client, change(kind, "acme", reason=reason, plan="free"))
+    assert (response.status_code, response.json["field"]) == (422, "data.reason")
+    assert f"U+{ord(char):04X}" in response.json["error"]
+    assert pending(store) == 0
+
+
+@pytest.mark.parametrize("char", UNPRINTABLE)
+def test_an_organization_must_be_printable_text(
+    client: FlaskClient, store: Store, char: str
+) -> None:
+    response = post_event(client, signup(None, organization=f"Acme{char}Corp"))
+    assert (response.status_code, response.json["field"]) == (422, "data.organization")
+    assert pending(store) == 0
+
+
+@pytest.mark.parametrize(
+    "organization",
+    [
+        "alice.smith@gmail.com",
+        "Alice Smith <alice@example.org>",
+        "alice @ gmail.com",
+        "alice at gmail dot com",
+        "alice(at)gmail(dot)com",
+        "Alice [AT] example [DOT] org",
+    ],
+)
+def test_an_organization_that_looks_like_an_email_is_refused(
+    client: FlaskClient, store: Store, organization: str
+) -> None:
+    # The slug derived from it is what lands in git: alice-smith-gmail-com, forever.
+    response = post_event(client, signup(None, organization=organization))
+    assert (response.status_code, response.json["field"]) == (422, "data.organization")
+    assert "email" in response.json["error"]
+    assert pending(store) == 0
+
+
+@pytest.mark.parametrize(
+    "organization", ["Café Müller GmbH", "Smith & Sons @ Home", "AT&T", "Dot Com Ltd."]
+)
+def test_an_organization_in_words_is_still_a_slug(client: FlaskClient, organization: str) -> None:
+    assert post_event(client, signup(None, organization=organization)).status_code == 202
 
 
 def test_unknown_type_is_named(client: FlaskClient) -> None:

@@ -23,7 +23,13 @@ from hypothesis import strategies as st
 from nix_helpers import uid_of
 
 from gitops_bot.contract.checker import check_file, check_files
-from gitops_bot.contract.tenant import Tenant, hostname_problem, slug_problem, tenant_path
+from gitops_bot.contract.tenant import (
+    Tenant,
+    hostname_problem,
+    printable_problem,
+    slug_problem,
+    tenant_path,
+)
 from gitops_bot.intake.events import EVENT_MODELS, Event, SignupEvent, derive_slug
 from gitops_bot.intake.webhooks import Refused, parse_event
 from gitops_bot.operator.openapi import document
@@ -165,12 +171,16 @@ def assert_inert(event: Event) -> None:
             assert hostname_problem(signup_data.domain) is None
         if signup_data.customer_ref is not None:
             assert INERT_ID.fullmatch(signup_data.customer_ref)
+        if signup_data.organization is not None:
+            assert printable_problem(signup_data.organization) is None
+            assert not re.search(r"@\S+\.", signup_data.organization)
         if signup_data.slug is None:
             derived = derive_slug(signup_data.organization or "")
             assert re.fullmatch(r"[a-z0-9-]*", derived)
         return
     if event.data.reason is not None:
         assert INERT_REASON.fullmatch(event.data.reason)
+        assert printable_problem(event.data.reason) is None
         assert "@" not in event.data.reason or not re.search(r"@\S+\.", event.data.reason)
     for domain in getattr(event.data, "domains", None) or []:
         assert hostname_problem(domain) is None

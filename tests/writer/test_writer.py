@@ -25,6 +25,7 @@ from gitops_bot.writer.messages import TRAILER
 from gitops_bot.writer.writer import BranchBroken, Writer
 from helpers import (
     ADMIN_TOKEN,
+    change,
     git,
     lost_database,
     post_event,
@@ -53,6 +54,28 @@ def test_pending_events_share_one_commit(
     assert message.startswith("Add 5 tenants: batch-0, batch-1, batch-2, batch-3, batch-4")
     assert len(trailers(state_repo)) == 5
     assert writer.drain_once() == 0
+
+
+def test_two_suspends_in_one_batch_are_both_recorded_at_the_commit_that_suspended(
+    client: FlaskClient, writer: Writer, store: Store, state_repo: Path
+) -> None:
+    post_event(client, signup("twice", plan="pro"))
+    writer.drain_once()
+    active_at = git(state_repo, "rev-parse", "main").strip()
+    for event_id in ("msg_suspend_1", "msg_suspend_2"):
+        post_event(client, change("tenant.suspend", "twice", reason=event_id), event_id=event_id)
+    assert writer.drain_once() == 2
+    suspended_at = git(state_repo, "rev-parse", "main").strip()
+    assert git(state_repo, "rev-parse", "main~1").strip() == active_at
+    assert tenant_files(state_repo)["twice"]["state"] == "suspended"
+    # The second changes nothing, but it is true from the first's commit on, not before it.
+    done = {
+        t["event_id"]: t.get("commit_sha")
+        for t in store.transitions("twice")
+        if t["event_id"] in {"msg_suspend_1", "msg_suspend_2"}
+    }
+    assert done == {"msg_suspend_1": suspended_at, "msg_suspend_2": suspended_at}
+    assert trailers(state_repo)[:2] == ["msg_suspend_1", "msg_suspend_2"]
 
 
 def test_committed_file_is_canonical_and_holds_nothing_personal(
