@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gitops_bot.cli import main
-from gitops_bot.contract.checker import check_files, read_tree
+from gitops_bot.contract.checker import check_files, read_links, read_tree
 from gitops_bot.contract.tenant import canonical_json
 from helpers import ROOT
 
@@ -249,3 +249,25 @@ def test_a_file_from_before_pinned_uids_is_told_how_to_migrate(repo_checkout: Pa
         json.loads(p.read_text())["uid"] for p in (repo_checkout / "tenants").glob("[gi]*.json")
     ]
     assert json.loads(path.read_text())["uid"] == max(others) + 1
+
+
+@pytest.mark.parametrize(
+    "link", ["tenants/linked.json", "nix/evil.nix", "nix/lib/deeper", "tenants/notes.md"]
+)
+def test_a_symlink_under_tenants_or_nix_is_a_problem_naming_it(checkout: Path, link: str) -> None:
+    (checkout / link).parent.mkdir(parents=True, exist_ok=True)
+    (checkout / link).symlink_to(checkout / "tenants" / "acme.json")
+    report = check_files(read_tree(checkout), links=read_links(checkout))
+    assert [str(p) for p in report.problems] == [
+        f"{link}: is a symlink; commit a regular file instead (nix/ does not follow it)"
+    ]
+    # Followed, a linked copy of acme would have been a second tenant; as Nix sees it, none.
+    assert len(report.tenants) == 3
+
+
+def test_check_cli_refuses_a_symlinked_tenant(
+    checkout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (checkout / "tenants" / "linked.json").symlink_to("acme.json")
+    assert main(["check", str(checkout)]) == 1
+    assert "tenants/linked.json: is a symlink" in capsys.readouterr().out
