@@ -184,8 +184,8 @@ def _fleet_problems(
         if seats[tenant.host] > host.capacity:
             yield problem("host", f"'{tenant.host}' is over its capacity of {host.capacity}")
     for domain in tenant.domains:
-        if inventory.domain_is_ours(domain):
-            yield problem("domains", f"'{domain}' is under {inventory.base_domain}")
+        if (why := inventory.why_ours(domain)) is not None:
+            yield problem("domains", f"'{domain}' {why}")
         elif (owner := owners.domains.setdefault(domain, result.path)) != result.path:
             yield problem("domains", f"'{domain}' is already used by {owner}")
     # Unique in the fleet, not just per host, so a tenant can move without a new uid.

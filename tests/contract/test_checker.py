@@ -100,9 +100,8 @@ def test_duplicate_custom_domain_reports_the_newcomer(checkout: Path) -> None:
 
 def test_domain_under_base_domain(checkout: Path) -> None:
     edit(checkout, "acme", domains=["acme.tenants.example.com"])
-    assert problems(checkout) == [
-        "tenants/acme.json:4: domains: 'acme.tenants.example.com' is under tenants.example.com"
-    ]
+    why = "'acme.tenants.example.com' is under the base domain tenants.example.com"
+    assert problems(checkout) == [f"tenants/acme.json:4: domains: {why}"]
 
 
 def test_capacity(checkout: Path) -> None:
@@ -271,3 +270,16 @@ def test_check_cli_refuses_a_symlinked_tenant(
     (checkout / "tenants" / "linked.json").symlink_to("acme.json")
     assert main(["check", str(checkout)]) == 1
     assert "tenants/linked.json: is a symlink" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("domain", "why"),
+    [
+        ("example.com", "is a parent of the base domain tenants.example.com"),
+        ("web-1.fleet.example.net", "is under host web-1's address web-1.fleet.example.net"),
+        ("admin.web-2.fleet.example.net", "is under host web-2's address web-2.fleet.example.net"),
+    ],
+)
+def test_a_domain_the_operator_owns_is_refused(checkout: Path, domain: str, why: str) -> None:
+    edit(checkout, "acme", domains=[domain])
+    assert problems(checkout) == [f"tenants/acme.json:4: domains: '{domain}' {why}"]
