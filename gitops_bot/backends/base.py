@@ -9,6 +9,8 @@ from typing import Final, Protocol
 # The commit trailer that names the event a commit carries out; backends that cannot afford to
 # diff history find a tenant's first commit by it (StateRepo.added_in).
 TRAILER: Final = "Gitops-Event"
+# The mode git records for a symlink, in a local tree listing and in GitHub's.
+SYMLINK_MODE: Final = "120000"
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,9 @@ class Snapshot:
 
     sha: str
     files: Mapping[str, str]
+    # Symlinks under tenants/ and nix/, left out of `files` as Nix's readDir leaves them
+    # out of the fleet; the checker names each one, so both agree on what the fleet is.
+    links: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from gitops_bot.backends.github_files import (
     lazy_object,
     lazy_ref,
     list_files,
+    split_links,
     watched,
 )
 from gitops_bot.backends.github_history import added_in
@@ -78,7 +79,7 @@ class GitHubRepo:
         if trusted is not None and self._clock() < self._trusted_until.get(branch, 0.0):
             # Our own write of a moment ago: building on it needs no read. If someone else
             # moved the branch meanwhile, the ref update answers 422 and we read then.
-            return Snapshot(sha=trusted, files=self._files_of(trusted))
+            return _snapshot(trusted, self._files_of(trusted))
         try:
             read = self.api.call(
                 f"read branch {branch}",
@@ -94,7 +95,7 @@ class GitHubRepo:
         self._heads[branch] = sha
         self._absent.discard(branch)
         self._last_read = sha
-        return Snapshot(sha=sha, files=self._files_of(sha))
+        return _snapshot(sha, self._files_of(sha))
 
     def _unlagged(self, branch: str, read: str) -> str:
         """What a ref read means: GitHub may answer from a replica that lags behind our write.
@@ -308,3 +309,8 @@ class GitHubRepo:
         fresh = review.branch in self._created
         self._created.discard(review.branch)
         return self.pulls.open(review, fresh_branch=fresh)
+
+
+def _snapshot(sha: str, listing: dict[str, str]) -> Snapshot:
+    files, links = split_links(listing)
+    return Snapshot(sha=sha, files=files, links=links)

@@ -15,7 +15,7 @@ from github.GitRef import GitRef
 from github.GitTree import GitTree
 from github.Repository import Repository
 
-from gitops_bot.backends.base import BackendError
+from gitops_bot.backends.base import SYMLINK_MODE, BackendError
 from gitops_bot.backends.github_api import GitHubApi
 
 # The folders the bot reads, as in the local backend; everything else is carried over untouched.
@@ -48,7 +48,23 @@ def list_files(api: GitHubApi, commit: str) -> tuple[str, dict[str, str]]:
     tree = api.call("read tree", lambda: api.repo.get_git_tree(commit, recursive=True), write=False)
     if tree.truncated:
         return tree.sha, _walk(api, tree.sha, "")
-    return tree.sha, {e.path: e.sha for e in tree.tree if e.type == "blob" and watched(e.path)}
+    return tree.sha, {
+        e.path: _value(e.mode, e.sha) for e in tree.tree if e.type == "blob" and watched(e.path)
+    }
+
+
+# A symlink's entry in a listing: its blob id behind this mark, which no blob id starts with.
+LINK: Final = "link:"
+
+
+def _value(mode: str, sha: str) -> str:
+    return LINK + sha if mode == SYMLINK_MODE else sha
+
+
+def split_links(files: dict[str, str]) -> tuple[dict[str, str], frozenset[str]]:
+    """A listing's files, and its symlinks apart: what a Snapshot holds."""
+    links = frozenset(path for path, value in files.items() if value.startswith(LINK))
+    return {p: v for p, v in files.items() if p not in links}, links
 
 
 def _walk(api: GitHubApi, tree: str, prefix: str) -> dict[str, str]:
@@ -62,7 +78,7 @@ def _walk(api: GitHubApi, tree: str, prefix: str) -> dict[str, str]:
     for entry in listing.tree:
         path = prefix + entry.path
         if entry.type == "blob" and watched(path):
-            files[path] = entry.sha
+            files[path] = _value(entry.mode, entry.sha)
         elif entry.type == "tree" and _holds_watched(path):
             sub = api.call(
                 "read tree", partial(api.repo.get_git_tree, entry.sha, recursive=True), write=False
@@ -71,7 +87,7 @@ def _walk(api: GitHubApi, tree: str, prefix: str) -> dict[str, str]:
                 files.update(_walk(api, entry.sha, path + "/"))
             else:
                 blobs = (e for e in sub.tree if e.type == "blob" and watched(f"{path}/{e.path}"))
-                files.update({f"{path}/{e.path}": e.sha for e in blobs})
+                files.update({f"{path}/{e.path}": _value(e.mode, e.sha) for e in blobs})
     return files
 
 

@@ -10,7 +10,7 @@ from typing import Final
 
 import git
 
-from gitops_bot.backends.base import BackendError, Review, Snapshot
+from gitops_bot.backends.base import SYMLINK_MODE, BackendError, Review, Snapshot
 from gitops_bot.backends.gitrepo import BOT_EMAIL, BOT_NAME, git_says, init_bare, open_repo
 
 # What the bot reads of a tree; everything else in the repo is carried over untouched.
@@ -63,19 +63,24 @@ class LocalGitRepo:
                 return None
             raise BackendError(f"git fetch failed: {git_says(failure)}") from None
         sha = self._git("rev-parse", "--verify", f"{ref}^{{commit}}")
-        return Snapshot(sha=sha, files=self.list_files(sha))
+        files, links = self.list_files(sha)
+        return Snapshot(sha=sha, files=files, links=links)
 
-    def list_files(self, sha: str) -> dict[str, str]:
+    def list_files(self, sha: str) -> tuple[dict[str, str], frozenset[str]]:
+        """The blob id of each watched file at `sha`, and the paths of its symlinks."""
         listing = self._git("ls-tree", "-r", "-z", "--full-tree", sha, "--", *WATCHED)
         files = {}
+        links = set()
         for entry in listing.split("\0"):
             if not entry:
                 continue
             meta, _, path = entry.partition("\t")
-            _mode, kind, blob = meta.split(" ")
-            if kind == "blob":
+            mode, kind, blob = meta.split(" ")
+            if kind == "blob" and mode == SYMLINK_MODE:
+                links.add(path)
+            elif kind == "blob":
                 files[path] = blob
-        return files
+        return files, frozenset(links)
 
     def read_blobs(self, blob_ids: Collection[str]) -> dict[str, bytes]:
         # The odb keeps one `git cat-file --batch` running, so this is one process, not N.

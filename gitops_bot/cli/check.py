@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from gitops_bot.contract.checker import Problem, Report, check_files, read_tree
+from gitops_bot.contract.checker import Problem, Report, check_files, read_links, read_tree
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"gitops-bot check: {root / 'tenants'} is not a directory", file=sys.stderr)
         return 2
     files = read_tree(root)
-    report = check_files(files)
+    report = check_files(files, links=read_links(root))
     if args.base is not None:
         from gitops_bot.backends.gitrepo import GitError  # noqa: PLC0415
         from gitops_bot.writer.basecheck import check_against  # noqa: PLC0415

@@ -22,9 +22,17 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
+    if (args.path / TENANTS_DIR).is_symlink():
+        print(f"gitops-bot fmt: {args.path / TENANTS_DIR} is a symlink", file=sys.stderr)
+        return 2
     changed = failed = 0
     for file in sorted((args.path / TENANTS_DIR).glob("*.json")):
         if not is_tenant_path(f"{TENANTS_DIR}/{file.name}"):
+            continue
+        if file.is_symlink():
+            # Nix does not read it, and rewriting it would read whatever it points to.
+            failed += 1
+            print(f"{file}: not formatted: is a symlink, see `gitops-bot check`", file=sys.stderr)
             continue
         text = file.read_text(encoding="utf-8", errors="replace")
         try:
@@ -46,13 +54,20 @@ def run(args: argparse.Namespace) -> int:
     return 1 if args.check and changed else 0
 
 
+class LinkedFolderError(OSError):
+    """The folder to write in is a symlink."""
+
+
 def replace_file(file: Path, text: str) -> None:
     """Replace `file` by a new one with `text`, never writing through a link.
 
     The draft is a new file that mkstemp creates exclusively beside the target, so a
     committed symlink cannot redirect the write, and an interrupted run leaves the old
-    file whole.
+    file whole. os.replace swaps the name itself: a link at `file` is replaced, not
+    followed. A linked folder is refused, as it would put the file somewhere else.
     """
+    if file.parent.is_symlink():
+        raise LinkedFolderError(f"{file.parent}: is a symlink; not writing {file.name} through it")
     handle, draft = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from gitops_bot.cli.fmt import LinkedFolderError, replace_file
 from gitops_bot.contract.tenant import SCHEMA_FILE, canonical_json, json_schema
 
 
@@ -23,6 +25,15 @@ def run(args: argparse.Namespace) -> int:
     text = canonical_json(json_schema())
     if args.write is None:
         print(text, end="")
-    else:
-        (args.write / "tenants" / SCHEMA_FILE).write_text(text, encoding="utf-8")
+        return 0
+    folder: Path = args.write / "tenants"
+    if not folder.is_dir():
+        print(f"gitops-bot schema: {folder} is not a directory", file=sys.stderr)
+        return 2
+    try:
+        # A committed tenants/tenant.schema.json may be a link: replaced, never written through.
+        replace_file(folder / SCHEMA_FILE, text)
+    except LinkedFolderError as refused:
+        print(f"gitops-bot schema: {refused}", file=sys.stderr)
+        return 2
     return 0

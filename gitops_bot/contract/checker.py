@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from gitops_bot.contract.inventory import INVENTORY_PATH, Inventory
 from gitops_bot.contract.tenant import SCHEMA_FILE, Tenant, slug_problem
 
 TENANTS_DIR: Final = "tenants"
+# The folders whose symlinks the checker refuses: what the NixOS module reads.
+LINKED_DIRS: Final = (TENANTS_DIR, "nix")
 
 
 @dataclass(frozen=True, order=True)
@@ -181,8 +184,8 @@ def _fleet_problems(
         if seats[tenant.host] > host.capacity:
             yield problem("host", f"'{tenant.host}' is over its capacity of {host.capacity}")
     for domain in tenant.domains:
-        if inventory.domain_is_ours(domain):
-            yield problem("domains", f"'{domain}' is under {inventory.base_domain}")
+        if (why := inventory.why_ours(domain)) is not None:
+            yield problem("domains", f"'{domain}' {why}")
         elif (owner := owners.domains.setdefault(domain, result.path)) != result.path:
             yield problem("domains", f"'{domain}' is already used by {owner}")
     # Unique in the fleet, not just per host, so a tenant can move without a new uid.
@@ -190,9 +193,27 @@ def _fleet_problems(
         yield problem("uid", f"{tenant.uid} is already used by {owner}")
 
 
-def check_files(files: Mapping[str, bytes]) -> Report:
-    """Check a whole tree given as {path: content}; paths are relative to the repo root."""
+def link_problems(links: Iterable[str]) -> list[Problem]:
+    """One problem per symlink under tenants/ or nix/.
+
+    Nix's readDir reports a symlink as "symlink" and the module reads "regular" files only,
+    so a linked tenant file is no tenant to the hosts whatever it points to; and a link in
+    nix/ reads whatever is at its target on the machine that evaluates it.
+    """
+    return [
+        Problem(path, 0, "is a symlink; commit a regular file instead (nix/ does not follow it)")
+        for path in sorted(links)
+        if path.partition("/")[0] in LINKED_DIRS
+    ]
+
+
+def check_files(files: Mapping[str, bytes], *, links: Iterable[str] = ()) -> Report:
+    """Check a whole tree given as {path: content}; paths are relative to the repo root.
+
+    `links` are the tree's symlinks, each one a problem (and none of them in `files`).
+    """
     inventory, problems = parse_inventory(files.get(INVENTORY_PATH))
+    problems[:0] = link_problems(links)
     results = [check_file(path, content) for path, content in files.items() if is_tenant_path(path)]
     report = check_fleet(results, inventory)
     report.problems[:0] = problems
@@ -200,13 +221,31 @@ def check_files(files: Mapping[str, bytes]) -> Report:
 
 
 def read_tree(root: Path) -> dict[str, bytes]:
-    """The files of a checkout that the checker reads."""
+    """The files of a checkout that the checker reads; symlinks are not followed."""
     files = {
         f"{TENANTS_DIR}/{entry.name}": entry.read_bytes()
         for entry in (root / TENANTS_DIR).iterdir()
-        if entry.is_file() and is_tenant_path(f"{TENANTS_DIR}/{entry.name}")
+        if not entry.is_symlink()
+        and entry.is_file()
+        and is_tenant_path(f"{TENANTS_DIR}/{entry.name}")
     }
     inventory = root / INVENTORY_PATH
-    if inventory.is_file():
+    if not inventory.is_symlink() and inventory.is_file():
         files[INVENTORY_PATH] = inventory.read_bytes()
     return files
+
+
+def read_links(root: Path) -> list[str]:
+    """The symlinks under tenants/ and nix/ of a checkout, as repo-relative paths."""
+    links = []
+    for folder in LINKED_DIRS:
+        if (root / folder).is_symlink():
+            links.append(folder)
+            continue
+        # os.walk does not descend into linked folders; it lists them among `dirs`.
+        for parent, dirs, names in os.walk(root / folder):
+            for name in [*dirs, *names]:
+                path = Path(parent, name)
+                if path.is_symlink():
+                    links.append(path.relative_to(root).as_posix())
+    return sorted(links)

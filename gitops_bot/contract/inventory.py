@@ -41,8 +41,26 @@ class Inventory(BaseModel):
     plans: dict[Identifier, Plan] = Field(min_length=1)
 
     def domain_is_ours(self, domain: str) -> bool:
-        """True for the base domain and every name under it: tenants get those as subdomains."""
-        return domain == self.base_domain or domain.endswith("." + self.base_domain)
+        """True for a name the operator owns, which no tenant may claim (see `why_ours`)."""
+        return self.why_ours(domain) is not None
+
+    def why_ours(self, domain: str) -> str | None:
+        """Why `domain` is the operator's, or None when a tenant may claim it.
+
+        The base domain and every name under it (tenants get those as subdomains), the
+        parents of the base domain, and each host's address with every name under it: a
+        route for any of them would take traffic meant for the fleet itself.
+        """
+        if _at_or_under(domain, self.base_domain):
+            return f"is under the base domain {self.base_domain}"
+        if _at_or_under(self.base_domain, domain):
+            return f"is a parent of the base domain {self.base_domain}"
+        for name, host in sorted(self.hosts.items()):
+            # An SSH target may carry a user (root@web-1...): the name is what follows it.
+            address = host.address.rpartition("@")[2].lower()
+            if _at_or_under(domain, address):
+                return f"is under host {name}'s address {address}"
+        return None
 
     def place(self, tenants_per_host: Mapping[str, int]) -> str | None:
         """The host with the most free capacity, or None when every host is full.
@@ -54,3 +72,7 @@ class Inventory(BaseModel):
         }
         best = min(free, key=lambda name: (-free[name], name))
         return best if free[best] > 0 else None
+
+
+def _at_or_under(name: str, parent: str) -> bool:
+    return name == parent or name.endswith("." + parent)

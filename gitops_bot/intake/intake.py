@@ -111,9 +111,8 @@ class Intake:
         self, domains: list[str], inventory: Inventory, *, field: str, owner: str | None = None
     ) -> Answer | None:
         for domain in domains:
-            if inventory.domain_is_ours(domain):
-                message = f"custom domain must be outside {inventory.base_domain}"
-                return error(422, message, field=field)
+            if (why := inventory.why_ours(domain)) is not None:
+                return error(422, f"custom domain '{domain}' {why}", field=field)
             if self.store.domain_owner(domain) not in {None, owner}:
                 return error(_CONFLICT, f"domain '{domain}' is taken", field=field)
         return None

@@ -48,8 +48,17 @@ def materialize(repo: Path, commit: str, dest: Path) -> None:
         tree = gitrepo.archive(repo, commit)
     except gitrepo.GitError as error:
         raise EvalError(str(error)) from None
-    with tarfile.open(fileobj=io.BytesIO(tree)) as tar:
-        tar.extractall(dest, filter="data")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(tree)) as tar:
+            tar.extractall(dest, filter="data")
+    except tarfile.FilterError as refused:
+        # A committed symlink out of the tree (or another member the data filter refuses)
+        # is the revision's fault: reported like any evaluation error, so the caller
+        # records it instead of crashing and restarting on the same commit forever.
+        member = refused.tarinfo.name if refused.tarinfo is not None else "a file"
+        raise EvalError(f"{member}: cannot be read from the revision: {refused}") from None
+    except (tarfile.TarError, OSError) as error:
+        raise EvalError(f"the tree of {commit[:12]} cannot be unpacked: {error}") from None
 
 
 def _nix_string(value: str) -> str:

@@ -22,6 +22,7 @@ class Tree:
 
     snapshot: Snapshot
     inventory: Inventory | None
+    # The inventory's problems, and the branch's symlinks: refused whatever the change.
     inventory_problems: tuple[Problem, ...]
     # None: the file is deleted in this tree (a review branch that removes a tenant).
     results: Mapping[str, FileResult | None]

@@ -13,7 +13,13 @@ from typing import Final
 
 from gitops_bot.backends.base import BackendError, Snapshot, StateRepo
 from gitops_bot.config import Settings
-from gitops_bot.contract.checker import FileResult, check_file, is_tenant_path, parse_inventory
+from gitops_bot.contract.checker import (
+    FileResult,
+    check_file,
+    is_tenant_path,
+    link_problems,
+    parse_inventory,
+)
 from gitops_bot.contract.inventory import INVENTORY_PATH
 from gitops_bot.store import errorlog
 from gitops_bot.store.queue import QueuedEvent, Store
@@ -136,7 +142,7 @@ class Writer:
         return Tree(
             snapshot=snapshot,
             inventory=inventory,
-            inventory_problems=tuple(problems),
+            inventory_problems=(*link_problems(snapshot.links), *problems),
             results={path: result for (path, _blob), result in checked.items()},
         )
 

@@ -146,14 +146,33 @@ let
     else
       inventory;
 
+  atOrUnder = name: parent: name == parent || hasSuffix ".${parent}" name;
+
+  # An SSH target may carry a user (root@web-1...): the name is what follows the last "@",
+  # lowered, as gitops_bot.contract.inventory.Inventory.why_ours reads it.
+  hostName = address: lower (lastOf (split "@" address));
+  lastOf = list: builtins.elemAt list (length list - 1);
+  lower = builtins.replaceStrings (letters "ABCDEFGHIJKLMNOPQRSTUVWXYZ") (
+    letters "abcdefghijklmnopqrstuvwxyz"
+  );
+  letters = word: builtins.genList (i: substring i 1 word) (stringLength word);
+
+  # A custom domain the operator owns would route the fleet's own traffic to a tenant:
+  # the base domain and its parents, and each host's address with every name under it.
   domainProblem = inventory: d:
     let
       why = hostnameProblem d;
+      hosts = inventory.hosts or { };
+      ownedBy = filter (n: atOrUnder d (hostName (hosts.${n}.address or ""))) (attrNames hosts);
     in
     if why != null then
       "domain ${toJSON d} ${why}"
-    else if d == inventory.baseDomain || hasSuffix ".${inventory.baseDomain}" d then
+    else if atOrUnder d inventory.baseDomain then
       "domain ${toJSON d} is under the base domain ${inventory.baseDomain}"
+    else if atOrUnder inventory.baseDomain d then
+      "domain ${toJSON d} is a parent of the base domain ${inventory.baseDomain}"
+    else if ownedBy != [ ] then
+      "domain ${toJSON d} is under host ${head ownedBy}'s address"
     else
       null;
 

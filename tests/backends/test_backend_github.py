@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -254,3 +255,27 @@ def test_writer_seeds_a_repository_without_the_branch(
 def test_settings_choose_the_backend(github_settings: Settings, settings: Settings) -> None:
     assert isinstance(open_state_repo(github_settings), GitHubRepo)
     assert not isinstance(open_state_repo(settings), GitHubRepo)
+
+
+def test_symlinks_are_listed_apart_from_files(
+    backend: GitHubRepo, fleet: FakeGitHub, tmp_path: Path
+) -> None:
+    work = tmp_path / "by-hand"
+    identity = ["-c", "user.name=someone", "-c", "user.email=someone@example.invalid"]
+    subprocess.run(["git", "clone", "-q", str(fleet.repo_path), str(work)], check=True)
+    (work / "tenants" / "linked.json").symlink_to("acme.json")
+    (work / "nix" / "evil.nix").symlink_to("/etc/passwd")
+    for args in (["add", "-A"], ["commit", "-qm", "Links"], ["push", "-q", "origin", "HEAD"]):
+        subprocess.run(["git", "-C", str(work), *identity, *args], check=True)
+    links = {"tenants/linked.json", "nix/evil.nix"}
+    snapshot = backend.snapshot("main")
+    assert snapshot is not None
+    assert snapshot.links == links
+    assert not links & set(snapshot.files)
+    # Our own commit on top is not read back, and still knows the links it did not touch.
+    sha = backend.commit([snapshot.sha], {"tenants/new.json": b"{}\n"}, "New\n")
+    assert backend.advance("main", sha)
+    after = backend.snapshot("main")
+    assert after is not None
+    assert after.links == links
+    assert "tenants/new.json" in after.files

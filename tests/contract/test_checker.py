@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gitops_bot.cli import main
-from gitops_bot.contract.checker import check_files, read_tree
+from gitops_bot.contract.checker import check_files, read_links, read_tree
 from gitops_bot.contract.tenant import canonical_json
 from helpers import ROOT
 
@@ -100,9 +100,8 @@ def test_duplicate_custom_domain_reports_the_newcomer(checkout: Path) -> None:
 
 def test_domain_under_base_domain(checkout: Path) -> None:
     edit(checkout, "acme", domains=["acme.tenants.example.com"])
-    assert problems(checkout) == [
-        "tenants/acme.json:4: domains: 'acme.tenants.example.com' is under tenants.example.com"
-    ]
+    why = "'acme.tenants.example.com' is under the base domain tenants.example.com"
+    assert problems(checkout) == [f"tenants/acme.json:4: domains: {why}"]
 
 
 def test_capacity(checkout: Path) -> None:
@@ -271,3 +270,38 @@ def test_a_customer_ref_that_is_not_printable_text_is_refused(checkout: Path, ch
     edit(checkout, "acme", customerRef=f"cus{char}Gitops-Event: forged")
     (found,) = problems(checkout)
     assert found.startswith("tenants/acme.json:4: customerRef: ")
+
+
+@pytest.mark.parametrize(
+    "link", ["tenants/linked.json", "nix/evil.nix", "nix/lib/deeper", "tenants/notes.md"]
+)
+def test_a_symlink_under_tenants_or_nix_is_a_problem_naming_it(checkout: Path, link: str) -> None:
+    (checkout / link).parent.mkdir(parents=True, exist_ok=True)
+    (checkout / link).symlink_to(checkout / "tenants" / "acme.json")
+    report = check_files(read_tree(checkout), links=read_links(checkout))
+    assert [str(p) for p in report.problems] == [
+        f"{link}: is a symlink; commit a regular file instead (nix/ does not follow it)"
+    ]
+    # Followed, a linked copy of acme would have been a second tenant; as Nix sees it, none.
+    assert len(report.tenants) == 3
+
+
+def test_check_cli_refuses_a_symlinked_tenant(
+    checkout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (checkout / "tenants" / "linked.json").symlink_to("acme.json")
+    assert main(["check", str(checkout)]) == 1
+    assert "tenants/linked.json: is a symlink" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("domain", "why"),
+    [
+        ("example.com", "is a parent of the base domain tenants.example.com"),
+        ("web-1.fleet.example.net", "is under host web-1's address web-1.fleet.example.net"),
+        ("admin.web-2.fleet.example.net", "is under host web-2's address web-2.fleet.example.net"),
+    ],
+)
+def test_a_domain_the_operator_owns_is_refused(checkout: Path, domain: str, why: str) -> None:
+    edit(checkout, "acme", domains=[domain])
+    assert problems(checkout) == [f"tenants/acme.json:4: domains: '{domain}' {why}"]

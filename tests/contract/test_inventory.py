@@ -45,6 +45,23 @@ def test_domain_is_ours() -> None:
     assert not fleet.domain_is_ours("shop.acme.example")
 
 
+def test_why_ours_names_the_base_domain_its_parents_and_host_addresses() -> None:
+    fleet = Inventory.model_validate(
+        {
+            "baseDomain": "tenants.example.com",
+            "hosts": {"a": {"address": "root@A.Fleet.example.net", "capacity": 1}},
+            "plans": PLANS,
+        }
+    )
+    assert fleet.why_ours("example.com") == "is a parent of the base domain tenants.example.com"
+    assert fleet.why_ours("com") == "is a parent of the base domain tenants.example.com"
+    assert (
+        fleet.why_ours("x.a.fleet.example.net") == "is under host a's address a.fleet.example.net"
+    )
+    assert fleet.why_ours("fleet.example.net") is None  # the operator's zone, not a host
+    assert fleet.why_ours("shop.acme.example") is None
+
+
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValidationError):
         inventory(a=0)

@@ -6,6 +6,7 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -13,7 +14,7 @@ from gitops_bot.config import Settings
 from gitops_bot.intake.events import derive_slug
 from gitops_bot.server.app import create_app
 from gitops_bot.store.queue import Store
-from helpers import post_event, seed_state_repo, signup
+from helpers import change, post_event, seed_state_repo, signup
 
 
 def test_slug_derived_from_organization(client: FlaskClient) -> None:
@@ -66,6 +67,24 @@ def test_domain_under_the_base_domain_is_422(client: FlaskClient) -> None:
     response = post_event(client, signup("newco", domain="other.tenants.example.com"))
     assert response.status_code == 422
     assert response.json["field"] == "data.domain"
+
+
+@pytest.mark.parametrize(
+    "domain", ["example.com", "web-1.fleet.example.net", "mail.web-2.fleet.example.net"]
+)
+def test_a_domain_the_operator_owns_is_422(client: FlaskClient, domain: str) -> None:
+    response = post_event(client, signup("newco", domain=domain))
+    assert response.status_code == 422
+    assert response.json["field"] == "data.domain"
+    assert domain in response.json["error"]
+
+
+def test_an_update_to_a_host_address_is_422(client: FlaskClient) -> None:
+    response = post_event(
+        client, change("tenant.update", "acme", domains=["web-1.fleet.example.net"])
+    )
+    assert response.status_code == 422
+    assert response.json["field"] == "data.domains"
 
 
 def test_taken_domain_is_409(client: FlaskClient) -> None:

@@ -200,6 +200,19 @@ def test_unsafe_or_foreign_domains_are_refused(tmp_path: Path, domain: str) -> N
 
 
 @pytest.mark.parametrize(
+    ("domain", "why"),
+    [
+        ("example.com", "is a parent of the base domain tenants.example.com"),
+        ("web-1.fleet.example.net", "is under host web-1's address"),
+        ("admin.web-2.fleet.example.net", "is under host web-2's address"),
+    ],
+)
+def test_a_domain_the_operator_owns_stops_evaluation(tmp_path: Path, domain: str, why: str) -> None:
+    write_tenant(tmp_path, "shop", domains=(domain,))
+    assert f'tenants/shop.json: domain "{domain}" {why}' in nix_error(plans_expr(tmp_path))
+
+
+@pytest.mark.parametrize(
     ("field", "value", "message"),
     [
         ("host", "web;1", "host"),

@@ -409,3 +409,19 @@ def test_an_evaluator_that_fails_stops_the_worker_as_failed(
     evaluator.run_until(stop, settings)  # returns once it has failed
     assert stop.is_set()  # the writer stops too ...
     assert evaluator.failed  # ... and the worker exits non-zero, so serve restarts it
+
+
+def test_a_symlink_on_the_branch_is_refused_by_name(
+    client: FlaskClient, writer: Writer, settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    post_event(client, signup("waiting"))
+    work = tmp_path / "by-hand"
+    identity = ["-c", "user.name=someone", "-c", "user.email=someone@example.invalid"]
+    subprocess.run(["git", "clone", "-q", str(settings.remote_url), str(work)], check=True)
+    (work / "tenants" / "linked.json").symlink_to("/etc/hostname")
+    for args in (["add", "-A"], ["commit", "-qm", "A link"], ["push", "-q", "origin", "HEAD"]):
+        subprocess.run(["git", "-C", str(work), *identity, *args], check=True)
+    # Nix ignores the link and the checker used to follow it: now neither counts it.
+    with pytest.raises(BranchBroken, match=r"tenants/linked\.json: is a symlink"):
+        writer.drain_once()
+    assert store.pending_count() == 1
