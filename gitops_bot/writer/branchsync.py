@@ -103,7 +103,10 @@ class BranchSync:
             for tenant, slug, url in found:
                 if tenant is not None and not self.store.slug_taken(slug):
                     self.store.reserve(
-                        slug=slug, host=tenant.host, plan=tenant.plan, domains=tenant.domains
+                        slug=slug,
+                        host=tenant.host,
+                        plan=tenant.plan,
+                        domains=tenant.claimed_domains,
                     )
                 self.store.add_transition(
                     slug, "pr_open", url=url, reason="recovered from an open review", notify=False
