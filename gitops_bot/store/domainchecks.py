@@ -6,6 +6,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from gitops_bot.contract.tenant import VERIFICATION_PREFIX, verification_txt
+
 CheckState = Literal["pending", "verified", "expired"]
 STATES: Final = ("pending", "verified", "expired")
 
@@ -21,12 +23,22 @@ class DomainCheck:
     next_at: float
     last_error: str | None
 
+    def record(self) -> dict[str, str]:
+        """The DNS record the customer must create (either one), as the API shows it."""
+        return {
+            "txtName": f"{VERIFICATION_PREFIX}{self.domain}",
+            "txtValue": verification_txt(self.slug),
+            "cnameName": self.domain,
+            "cnameTarget": self.cname_target,
+        }
+
     def as_json(self) -> dict[str, object]:
         return {
             "domain": self.domain,
             "state": self.state,
             "attempts": self.attempts,
             "lastError": self.last_error,
+            "record": self.record(),
         }
 
 
@@ -81,6 +93,12 @@ def next_due(db: sqlite3.Connection) -> float | None:
 
 def for_slug(db: sqlite3.Connection, slug: str) -> list[DomainCheck]:
     rows = db.execute(_SELECT + " WHERE slug = ? ORDER BY domain", (slug,))
+    return [_check(row) for row in rows]
+
+
+def everything(db: sqlite3.Connection, limit: int = 200) -> list[DomainCheck]:
+    """For the operator: the checks still running or given up first, then the newest."""
+    rows = db.execute(_SELECT + " ORDER BY state = 'verified', requested_at DESC LIMIT ?", (limit,))
     return [_check(row) for row in rows]
 
 
