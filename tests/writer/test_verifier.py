@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from fakes.dnsserver import Zone, fake_dns
 from flask.testing import FlaskClient
 from nix_helpers import NIX_INSTANTIATE, nix_eval, plans_expr
 
+from gitops_bot.backends.local import LocalGitRepo
 from gitops_bot.store import domainchecks
 from gitops_bot.store.queue import Store
 from gitops_bot.writer.verifier import Backoff, DnsProof, Verifier
@@ -198,3 +200,25 @@ def test_an_update_keeps_verified_domains_and_makes_new_ones_pending(
     assert file["domains"] == [DOMAIN]
     assert file["pendingDomains"] == [added]
     assert _check(store, added).state == "pending"
+
+
+def test_a_pending_domain_committed_by_hand_is_checked_too(
+    writer: Writer,
+    store: Store,
+    state_repo: Path,
+    clone: Callable[..., LocalGitRepo],
+) -> None:
+    # A reviewer's own commit, or a branch read after the database was lost.
+    writer.drain_once()
+    other = clone("reviewer.git")
+    head = other.snapshot("main")
+    assert head is not None
+    data = json.loads(other.read_blobs([head.files["tenants/acme.json"]]).popitem()[1])
+    data["pendingDomains"] = ["shop.acme.example"]
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    commit = other.commit([head.sha], {"tenants/acme.json": text.encode()}, "By hand\n")
+    assert other.advance("main", commit)
+    writer.head()
+    (check,) = domainchecks.for_slug(store.connection, "acme")
+    assert (check.domain, check.state) == ("shop.acme.example", "pending")
+    assert check.record()["cnameTarget"] == "acme.tenants.example.com"
