@@ -62,22 +62,26 @@ def track(
     now: float,
     first_delay: float,
     renew: bool = True,
+    still_pending: bool = False,
 ) -> None:
     """Start checking `domain` for `slug`, unless that check runs or succeeded already.
 
     A domain requested again by the same tenant keeps its clock (a repeated update must not
     extend the time limit), unless its check expired and `renew` says the customer asked
-    again; one that passes to another tenant starts afresh.
+    again; one that passes to another tenant starts afresh. `still_pending`: the branch
+    holds it as pending, so a check that says verified is stale (the domain was removed and
+    asked for again, or its move was refused) and starts again.
     """
     expired = "expired" if renew else ""
+    verified = "verified" if still_pending else ""
     db.execute(
         "INSERT INTO domain_checks (domain, slug, cname_target, state, attempts, requested_at,"
         " next_at, last_error) VALUES (?, ?, ?, 'pending', 0, ?, ?, NULL)"
         " ON CONFLICT (domain) DO UPDATE SET slug = excluded.slug,"
         " cname_target = excluded.cname_target, state = 'pending', attempts = 0,"
         " requested_at = excluded.requested_at, next_at = excluded.next_at, last_error = NULL"
-        " WHERE domain_checks.slug != excluded.slug OR domain_checks.state = ?",
-        (domain, slug, cname_target, now, now + first_delay, expired),
+        " WHERE domain_checks.slug != excluded.slug OR domain_checks.state IN (?, ?)",
+        (domain, slug, cname_target, now, now + first_delay, expired, verified),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterable
 
 from gitops_bot.backends.base import StateRepo
 from gitops_bot.contract.checker import check_file
@@ -43,26 +44,11 @@ class BranchSync:
                     self.store.add_transition(slug, status, commit_sha=snapshot.sha)
             for slug in unknown:
                 self._recover(slug, added_in.get(tenant_path(slug)))
-            self._track_pending_domains(tree, tree.inventory.base_domain)
+            tenants = [r.tenant for r in tree.results.values() if r is not None and r.tenant]
+            track_pending_domains(self.store, tenants, tree.inventory.base_domain)
         if synced is None:  # a new queue file: reviews in progress are not in it either
             self._recover_reviews(set(unknown))
             self._recover_uids()
-
-    def _track_pending_domains(self, tree: Tree, base_domain: str) -> None:
-        """Every pending domain on the branch gets a DNS check: one added by hand in a
-        reviewed pull request, and every one after a lost database, are verified too."""
-        tenants = [r.tenant for r in tree.results.values() if r is not None and r.tenant]
-        for tenant in tenants:
-            for domain in tenant.pending_domains or ():
-                domainchecks.track(
-                    self.store.connection,
-                    slug=tenant.slug,
-                    domain=domain,
-                    cname_target=f"{tenant.slug}.{base_domain}",
-                    now=time.time(),
-                    first_delay=0,
-                    renew=False,
-                )
 
     def _added_in(self, tree: Tree, slugs: list[str]) -> dict[str, str]:
         if not slugs:
@@ -132,3 +118,20 @@ class BranchSync:
                 )
         if found:
             log.info("recovered %d open reviews", len(found))
+
+
+def track_pending_domains(store: Store, tenants: Iterable[Tenant], base_domain: str) -> None:
+    """Every pending domain on the branch gets a DNS check: one added by hand in a reviewed
+    pull request, all of them after a lost database, and one removed and asked for again."""
+    for tenant in tenants:
+        for domain in tenant.pending_domains or ():
+            domainchecks.track(
+                store.connection,
+                slug=tenant.slug,
+                domain=domain,
+                cname_target=f"{tenant.slug}.{base_domain}",
+                now=time.time(),
+                first_delay=0,
+                renew=False,
+                still_pending=True,
+            )

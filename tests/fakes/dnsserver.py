@@ -89,13 +89,23 @@ class _TcpServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
+def _bind_both() -> tuple[_UdpServer, _TcpServer, int]:
+    """A UDP and a TCP socket on one free port: a free UDP port may be taken for TCP."""
+    for _ in range(50):
+        udp = _UdpServer(("127.0.0.1", 0), _Udp)
+        port = udp.server_address[1]
+        try:
+            return udp, _TcpServer(("127.0.0.1", port), _Tcp), port
+        except OSError:
+            udp.server_close()
+    raise RuntimeError("no port free for both UDP and TCP")
+
+
 @contextmanager
 def fake_dns() -> Iterator[tuple[Zone, str]]:
     """A running server and the `ADDRESS@PORT` to point GITOPS_BOT_DNS_RESOLVER at."""
     zone = Zone()
-    udp = _UdpServer(("127.0.0.1", 0), _Udp)
-    port = udp.server_address[1]
-    tcp = _TcpServer(("127.0.0.1", port), _Tcp)
+    udp, tcp, port = _bind_both()
     for server in (udp, tcp):
         server.zone = zone  # type: ignore[attr-defined]
         threading.Thread(target=server.serve_forever, daemon=True).start()

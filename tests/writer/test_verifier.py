@@ -222,3 +222,28 @@ def test_a_pending_domain_committed_by_hand_is_checked_too(
     (check,) = domainchecks.for_slug(store.connection, "acme")
     assert (check.domain, check.state) == ("shop.acme.example", "pending")
     assert check.record()["cnameTarget"] == "acme.tenants.example.com"
+
+
+def test_a_domain_removed_and_asked_for_again_must_be_proven_again(
+    client: FlaskClient,
+    writer: Writer,
+    store: Store,
+    state_repo: Path,
+    verifier: Verifier,
+    dns_server: tuple[Zone, str],
+    clock: Clock,
+) -> None:
+    _signed_up(client, writer, state_repo)
+    dns_server[0].set(TXT, "TXT", f'"gitops-bot-verification={SLUG}"')
+    clock.now += 31
+    verifier.run_once()
+    writer.drain_once()
+    for domains in ([], [DOMAIN]):
+        post_event(client, change("tenant.update", SLUG, domains=domains))
+        writer.drain_once()
+    assert tenant_files(state_repo)[SLUG]["pendingDomains"] == [DOMAIN]
+    assert _check(store).state == "pending"
+    clock.now = _check(store).next_at
+    verifier.run_once()
+    writer.drain_once()
+    assert tenant_files(state_repo)[SLUG]["domains"] == [DOMAIN]
