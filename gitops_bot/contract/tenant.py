@@ -197,11 +197,6 @@ class Tenant(BaseModel):
         """Every custom domain this tenant holds, verified or not: none may go to another."""
         return tuple(sorted({*self.domains, *(self.pending_domains or ())}))
 
-    def verification_state(self, domain: str) -> str | None:
-        if domain in self.domains:
-            return "verified"
-        return "pending" if domain in (self.pending_domains or ()) else None
-
     def to_json(self) -> str:
         """The canonical text of the tenant file (the same text canonical_json would give)."""
         return self.model_dump_json(by_alias=True, exclude_none=True, indent=2) + "\n"
@@ -215,17 +210,8 @@ VERIFICATION_PREFIX: Final = "_gitops-bot."
 
 
 def verification_txt(slug: str) -> str:
+    """The value of the TXT record at VERIFICATION_PREFIX + domain that proves control."""
     return f"gitops-bot-verification={slug}"
-
-
-def verification_record(slug: str, domain: str, base_domain: str) -> dict[str, str]:
-    """The DNS records that prove control of `domain` for `slug`: either one will do."""
-    return {
-        "txtName": f"{VERIFICATION_PREFIX}{domain}",
-        "txtValue": verification_txt(slug),
-        "cnameName": domain,
-        "cnameTarget": f"{slug}.{base_domain}",
-    }
 
 
 def tenant_path(slug: str) -> str:

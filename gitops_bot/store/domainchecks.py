@@ -9,7 +9,6 @@ from typing import Any, Final, Literal
 from gitops_bot.contract.tenant import VERIFICATION_PREFIX, verification_txt
 
 CheckState = Literal["pending", "verified", "expired"]
-STATES: Final = ("pending", "verified", "expired")
 
 
 @dataclass(frozen=True)
