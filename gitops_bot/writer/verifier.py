@@ -182,6 +182,11 @@ class Verifier:
 
 def run_verifier(settings: Settings, stop: threading.Event) -> None:
     """The verifier's thread: its own connection, since SQLite's are not shared across threads."""
-    with Store(settings.database_path, synchronous=settings.synchronous) as store:
+    try:
         proof = DnsProof(settings.dns_resolver, settings.dns_timeout)
+    except dns.exception.DNSException:
+        # No /etc/resolv.conf: say so once, and leave the writer running; domains stay pending.
+        log.exception("no DNS resolver; set GITOPS_BOT_DNS_RESOLVER to verify custom domains")
+        return
+    with Store(settings.database_path, synchronous=settings.synchronous) as store:
         Verifier(store, proof, Backoff.from_settings(settings)).run(stop)

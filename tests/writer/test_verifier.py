@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import dns.resolver
 import pytest
 from fakes.dnsserver import Zone, fake_dns
 from flask.testing import FlaskClient
 from nix_helpers import NIX_INSTANTIATE, nix_eval, plans_expr
 
 from gitops_bot.backends.local import LocalGitRepo
+from gitops_bot.config import Settings
 from gitops_bot.store import domainchecks
 from gitops_bot.store.queue import Store
-from gitops_bot.writer.verifier import Backoff, DnsProof, Verifier
+from gitops_bot.writer.verifier import Backoff, DnsProof, Verifier, run_verifier
 from gitops_bot.writer.writer import Writer
 from helpers import change, git, post_event, signup, tenant_files
 
@@ -247,3 +250,16 @@ def test_a_domain_removed_and_asked_for_again_must_be_proven_again(
     verifier.run_once()
     writer.drain_once()
     assert tenant_files(state_repo)[SLUG]["domains"] == [DOMAIN]
+
+
+def test_without_a_resolver_the_verifier_says_so_and_stops(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_configuration(self: dns.resolver.Resolver, *_args: object) -> None:
+        raise dns.resolver.NoResolverConfiguration("no nameservers")
+
+    # The one stand-in: a machine without /etc/resolv.conf cannot be made in a test.
+    monkeypatch.setattr(dns.resolver.Resolver, "read_resolv_conf", no_configuration)
+    stop = threading.Event()
+    run_verifier(settings, stop)  # returns at once instead of killing its thread
+    assert "set GITOPS_BOT_DNS_RESOLVER" in caplog.text
