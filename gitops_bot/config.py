@@ -109,6 +109,22 @@ class Settings(BaseSettings):
     notify_secret: SecretStr | None = None
     notify_secret_file: Path | None = None
     notify_attempts: int = Field(default=12, ge=1, description="Deliveries tried before giving up")
+    dns_resolver: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-fA-F.:]+(@[0-9]{1,5})?$",
+        description="Resolver the domain verifier asks, as ADDRESS or ADDRESS@PORT; "
+        "default: the system's",
+    )
+    dns_timeout: float = Field(default=5.0, gt=0, description="Seconds per DNS lookup")
+    domain_check_first: float = Field(
+        default=30.0, ge=0, description="Seconds from a domain's request to its first DNS check"
+    )
+    domain_check_max_interval: float = Field(
+        default=3600.0, gt=0, description="Longest wait between DNS checks (the wait doubles)"
+    )
+    domain_check_give_up: float = Field(
+        default=7 * 86400.0, gt=0, description="Seconds after which a pending domain expires"
+    )
     commit_url_template: str | None = Field(
         default=None,
         pattern=r"\{sha\}",

@@ -33,6 +33,7 @@ python3Packages.buildPythonApplication {
     standardwebhooks
     gunicorn
     prometheus-client
+    dnspython
   ];
 
   # The writer runs git for the state repo and nix-instantiate for the host check.

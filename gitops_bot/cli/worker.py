@@ -43,6 +43,7 @@ def run(_args: argparse.Namespace) -> int:
         # Started under the writer's lock, so that a second worker waiting for it never
         # delivers the same messages at the same time.
         notifier = _start_notifier(settings, stop)
+        verifier = _start_verifier(settings, stop)
         repo = open_state_repo(settings)
         evaluator, evaluating = None, None
         if settings.backend == "local" and LocalEvaluator.available():
@@ -65,6 +66,7 @@ def run(_args: argparse.Namespace) -> int:
             stop.set()
             if notifier is not None:
                 notifier.join(timeout=15)
+            verifier.join(timeout=settings.dns_timeout * 2 + 1)
             if evaluating is not None:
                 evaluating.join(timeout=nixeval.EVAL_TIMEOUT)
             if probing is not None:
@@ -88,5 +90,17 @@ def _start_notifier(settings: Settings, stop: threading.Event) -> threading.Thre
         synchronous=settings.synchronous,
     )
     thread = threading.Thread(target=notifier.run, args=(stop,), name="notifier", daemon=True)
+    thread.start()
+    return thread
+
+
+def _start_verifier(settings: Settings, stop: threading.Event) -> threading.Thread:
+    """The domain verifier as a thread of the one worker: one process asks DNS, not every web
+    worker, and a slow resolver never holds up a commit."""
+    from gitops_bot.writer.verifier import run_verifier  # noqa: PLC0415
+
+    thread = threading.Thread(
+        target=run_verifier, args=(settings, stop), name="verifier", daemon=True
+    )
     thread.start()
     return thread

@@ -183,11 +183,15 @@ def _fleet_problems(
         seats[tenant.host] += 1
         if seats[tenant.host] > host.capacity:
             yield problem("host", f"'{tenant.host}' is over its capacity of {host.capacity}")
-    for domain in tenant.domains:
+    if overlap := sorted(set(tenant.domains) & set(tenant.pending_domains or ())):
+        yield problem("pendingDomains", f"'{overlap[0]}' is in domains already")
+    # A pending domain holds its name as firmly as a verified one: no one else may take it.
+    for domain in tenant.claimed_domains:
+        key = "domains" if domain in tenant.domains else "pendingDomains"
         if (why := inventory.why_ours(domain)) is not None:
-            yield problem("domains", f"'{domain}' {why}")
+            yield problem(key, f"'{domain}' {why}")
         elif (owner := owners.domains.setdefault(domain, result.path)) != result.path:
-            yield problem("domains", f"'{domain}' is already used by {owner}")
+            yield problem(key, f"'{domain}' is already used by {owner}")
     # Unique in the fleet, not just per host, so a tenant can move without a new uid.
     if (owner := owners.uids.setdefault(tenant.uid, result.path)) != result.path:
         yield problem("uid", f"{tenant.uid} is already used by {owner}")

@@ -184,6 +184,13 @@ class Tenant(BaseModel):
     domains: tuple[Hostname, ...] = Field(default=(), description="Custom domains, sorted")
     host: Identifier = Field(description="The inventory host that runs this tenant")
     origin: OpaqueId = Field(description="Id of the event that created the tenant")
+    # Absent (not empty) when none wait, so files written before this field stay canonical.
+    pending_domains: tuple[Hostname, ...] | None = Field(
+        default=None,
+        alias="pendingDomains",
+        description="Custom domains awaiting DNS proof of ownership, sorted: no vhost, "
+        "no certificate until the bot moves them to domains",
+    )
     plan: Identifier = Field(description="One of the plans in nix/inventory.json")
     schema_version: Literal[1] = Field(alias="schemaVersion")
     slug: Slug = Field(description="DNS label; also the file name and the subdomain")
@@ -202,12 +209,23 @@ class Tenant(BaseModel):
             raise ValueError("must be an integer, not a boolean")  # noqa: TRY004 - pydantic wants ValueError
         return value
 
-    @field_validator("domains")
+    @field_validator("domains", "pending_domains")
     @classmethod
-    def _sorted_unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if list(value) != sorted(set(value)):
+    def _sorted_unique(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and list(value) != sorted(set(value)):
             raise ValueError("must be sorted and without duplicates")
         return value
+
+    @field_validator("pending_domains")
+    @classmethod
+    def _none_when_empty(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        # One spelling of "nothing pending", so the canonical file has no empty list.
+        return value or None
+
+    @property
+    def claimed_domains(self) -> tuple[str, ...]:
+        """Every custom domain this tenant holds, verified or not: none may go to another."""
+        return tuple(sorted({*self.domains, *(self.pending_domains or ())}))
 
     def to_json(self) -> str:
         """The canonical text of the tenant file (the same text canonical_json would give)."""
@@ -215,6 +233,15 @@ class Tenant(BaseModel):
 
     def path(self) -> str:
         return tenant_path(self.slug)
+
+
+# Not a secret: the tenant file is public, and the record only has to show who asked.
+VERIFICATION_PREFIX: Final = "_gitops-bot."
+
+
+def verification_txt(slug: str) -> str:
+    """The value of the TXT record at VERIFICATION_PREFIX + domain that proves control."""
+    return f"gitops-bot-verification={slug}"
 
 
 def tenant_path(slug: str) -> str:

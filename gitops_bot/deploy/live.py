@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from gitops_bot.deploy.liveness import LivenessPolicy, LivenessWatch
 from gitops_bot.deploy.probe import Prober, ProbeSpec, system_resolver
+from gitops_bot.store import domainchecks
 from gitops_bot.store.queue import Store
 
 if TYPE_CHECKING:
@@ -90,7 +91,14 @@ class LiveRunner:
             tenant = store.tenant(slug)
             if tenant is None:
                 continue
-            names = [f"{slug}.{inventory.base_domain}", *tenant.domains]
+            # A custom domain still waiting for its DNS proof has no vhost yet: not probed.
+            unproven = {
+                check.domain
+                for check in domainchecks.for_slug(store.connection, slug)
+                if check.state != "verified"
+            }
+            verified = [domain for domain in tenant.domains if domain not in unproven]
+            names = [f"{slug}.{inventory.base_domain}", *verified]
             self.watch.watch(slug, names, tenant.plan)
         verdicts = self.watch.run_once()
         with store.transaction():

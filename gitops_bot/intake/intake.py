@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -20,6 +21,7 @@ from gitops_bot.intake.events import (
     SuspendEvent,
     derive_slug,
 )
+from gitops_bot.store import domainchecks
 from gitops_bot.store.queue import Answer, Operation, Store
 from gitops_bot.store.reservations import UidsExhausted
 
@@ -72,7 +74,10 @@ class Intake:
             uid = self.store.allocate_uid()
         except UidsExhausted as exhausted:
             return error(503, f"{exhausted}; the operator must widen the range")
-        return self._queue_signup(event_id, body_sha256, event, slug=decision, host=host, uid=uid)
+        answer = self._queue_signup(event_id, body_sha256, event, slug=decision, host=host, uid=uid)
+        if event.data.domain is not None:
+            self._track_domains(decision, [event.data.domain], inventory)
+        return answer
 
     def _inventory_if_open(self) -> Inventory | Answer:
         """The inventory, or a 503 while intake cannot decide or must not queue more."""
@@ -162,7 +167,8 @@ class Intake:
                 "createdAt": utc_now(),
                 "origin": event_id,
                 "customerRef": data.customer_ref,
-                "domains": domains,
+                # Only a domain whose owner proved control gets a vhost and a certificate.
+                "pendingDomains": domains,
                 "uid": uid,
             }
         )
@@ -203,7 +209,20 @@ class Intake:
             reason=event.data.reason,
         )
         self.store.reserve_domains(slug, domains)
+        self._track_domains(slug, domains, inventory)
         return answer
+
+    def _track_domains(self, slug: str, domains: list[str], inventory: Inventory) -> None:
+        """Start the DNS checks; a domain verified for this tenant already is left alone."""
+        for domain in domains:
+            domainchecks.track(
+                self.store.connection,
+                slug=slug,
+                domain=domain,
+                cname_target=f"{slug}.{inventory.base_domain}",
+                now=time.time(),
+                first_delay=self.settings.domain_check_first,
+            )
 
     def _record(
         self,

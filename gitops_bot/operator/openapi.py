@@ -43,10 +43,30 @@ class Transition(BaseModel):
     reason: str | None = None
 
 
+class DnsRecord(BaseModel):
+    """Either record proves control of the domain: a TXT, or a CNAME to the tenant's name."""
+
+    txt_name: str = Field(alias="txtName")
+    txt_value: str = Field(alias="txtValue")
+    cname_name: str = Field(alias="cnameName")
+    cname_target: str = Field(alias="cnameTarget")
+
+
+class DomainStatus(BaseModel):
+    domain: str
+    state: Literal["pending", "verified", "expired"]
+    attempts: int
+    last_error: str | None = Field(default=None, alias="lastError")
+    record: DnsRecord
+
+
 class TenantStatus(BaseModel):
     slug: str
     status: str
     transitions: list[Transition]
+    domains: list[DomainStatus] = Field(
+        default=[], description="Custom domains and their DNS ownership checks"
+    )
 
 
 class Health(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from gitops_bot.store import domainchecks
 from gitops_bot.web.appcontext import settings, store
 from gitops_bot.web.auth import bearer_allows
 
@@ -16,4 +17,12 @@ def tenant_status(slug: str) -> Response | tuple[Response, int]:
     transitions = store().transitions(slug) if bearer_allows(settings().status_token) else []
     if not transitions:
         return jsonify({"error": "no such tenant", "field": "slug"}), 404
-    return jsonify({"slug": slug, "status": transitions[-1]["status"], "transitions": transitions})
+    domains = [check.as_json() for check in domainchecks.for_slug(store().connection, slug)]
+    return jsonify(
+        {
+            "slug": slug,
+            "status": transitions[-1]["status"],
+            "transitions": transitions,
+            "domains": domains,
+        }
+    )

@@ -52,6 +52,7 @@ STEPS = (
     Step(5, "0005_host_seats.sql", _has_table("host_seats")),
     Step(6, "0006_login_failures.sql", _has_table("login_failures")),
     Step(7, "0007_ended_sessions.sql", _has_table("ended_sessions")),
+    Step(8, "0008_domain_checks.sql", _has_table("domain_checks")),
 )
 CURRENT = STEPS[-1].version
 

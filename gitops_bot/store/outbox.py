@@ -12,7 +12,9 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
+
+from gitops_bot.store import domainchecks
 
 EVENT_TYPE: Final = "tenant.status"
 # The processes that deliver (and the web app, which shares their settings) set this
@@ -61,9 +63,12 @@ def enqueue(
 ) -> None:
     """Store the message for a transition; its body is fixed now, so retries send the same bytes."""
     when = datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
-    data: dict[str, str] = {"slug": slug, "status": status, "at": when}
+    data: dict[str, Any] = {"slug": slug, "status": status, "at": when}
     optional = {"commitSha": commit_sha, "url": url, "reason": reason}
     data.update({key: value for key, value in optional.items() if value is not None})
+    # The landing page tells the customer which DNS record to create, and whether it was seen.
+    if checks := domainchecks.for_slug(db, slug):
+        data["domains"] = [check.as_json() for check in checks]
     body = json.dumps({"type": EVENT_TYPE, "timestamp": when, "data": data}, sort_keys=True)
     db.execute(
         "INSERT OR IGNORE INTO outbox (transition_id, id, slug, body, created_at, next_attempt_at)"

@@ -12,7 +12,7 @@ from gitops_bot.store.reservations import RepoTenant, Reservations
 from gitops_bot.store.transitions import Transitions
 
 EventStatus = Literal["pending", "done", "failed", "rejected"]
-Operation = Literal["create", "update", "delete", "merge"]
+Operation = Literal["create", "update", "delete", "merge", "verify"]
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Iterable
 
 from gitops_bot.backends.base import StateRepo
 from gitops_bot.contract.checker import check_file
 from gitops_bot.contract.tenant import REVIEW_PREFIX, Tenant, slug_problem, tenant_path
+from gitops_bot.store import domainchecks
 from gitops_bot.store.queue import Store
 from gitops_bot.writer.changes import Tree
 
@@ -41,6 +44,8 @@ class BranchSync:
                     self.store.add_transition(slug, status, commit_sha=snapshot.sha)
             for slug in unknown:
                 self._recover(slug, added_in.get(tenant_path(slug)))
+            tenants = [r.tenant for r in tree.results.values() if r is not None and r.tenant]
+            track_pending_domains(self.store, tenants, tree.inventory.base_domain)
         if synced is None:  # a new queue file: reviews in progress are not in it either
             self._recover_reviews(set(unknown))
             self._recover_uids()
@@ -103,10 +108,30 @@ class BranchSync:
             for tenant, slug, url in found:
                 if tenant is not None and not self.store.slug_taken(slug):
                     self.store.reserve(
-                        slug=slug, host=tenant.host, plan=tenant.plan, domains=tenant.domains
+                        slug=slug,
+                        host=tenant.host,
+                        plan=tenant.plan,
+                        domains=tenant.claimed_domains,
                     )
                 self.store.add_transition(
                     slug, "pr_open", url=url, reason="recovered from an open review", notify=False
                 )
         if found:
             log.info("recovered %d open reviews", len(found))
+
+
+def track_pending_domains(store: Store, tenants: Iterable[Tenant], base_domain: str) -> None:
+    """Every pending domain on the branch gets a DNS check: one added by hand in a reviewed
+    pull request, all of them after a lost database, and one removed and asked for again."""
+    for tenant in tenants:
+        for domain in tenant.pending_domains or ():
+            domainchecks.track(
+                store.connection,
+                slug=tenant.slug,
+                domain=domain,
+                cname_target=f"{tenant.slug}.{base_domain}",
+                now=time.time(),
+                first_delay=0,
+                renew=False,
+                still_pending=True,
+            )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -39,7 +40,7 @@ class Tree:
 
 
 def repo_tenant(tenant: Tenant) -> RepoTenant:
-    return RepoTenant(tenant.slug, tenant.host, tenant.plan, tenant.domains, tenant.uid)
+    return RepoTenant(tenant.slug, tenant.host, tenant.plan, tenant.claimed_domains, tenant.uid)
 
 
 @dataclass
@@ -148,10 +149,45 @@ def _apply_one(  # noqa: PLR0911 - one return per case of the decision table
         return _Refused(f"{path} is invalid on {branch}")
     if event.op == "delete":
         return None
+    if event.op == "verify":
+        return _verify(event, current.tenant, path)
     fields = {
         **current.tenant.model_dump(mode="json", by_alias=True),
-        **json.loads(event.content or "{}"),
+        **_split_domains(current.tenant, json.loads(event.content or "{}")),
     }
+    return _updated(current, fields, path)
+
+
+def _split_domains(tenant: Tenant, change: dict[str, Any]) -> dict[str, Any]:
+    """An update's new domain list: those verified already stay so, the rest must prove it."""
+    if "domains" not in change:
+        return change
+    wanted = sorted(set(change["domains"]))
+    verified = [d for d in wanted if d in tenant.domains]
+    pending = [d for d in wanted if d not in tenant.domains]
+    return {**change, "domains": verified, "pendingDomains": pending or None}
+
+
+def _verify(event: QueuedEvent, tenant: Tenant, path: str) -> FileResult | _Refused | _AlreadyThere:
+    """Move a domain whose DNS proof the verifier saw from pendingDomains to domains."""
+    domain = str(json.loads(event.content or "{}").get("domain", ""))
+    if domain in tenant.domains:
+        return _AlreadyThere()
+    pending = tenant.pending_domains or ()
+    if domain not in pending:
+        return _Refused(f"{path}: '{domain}' is no longer a pending domain")
+    fields = {
+        **tenant.model_dump(mode="json", by_alias=True),
+        "domains": sorted({*tenant.domains, domain}),
+        "pendingDomains": [d for d in pending if d != domain] or None,
+    }
+    text = Tenant.model_validate_json(json.dumps(fields)).to_json()
+    return check_file(path, text.encode())
+
+
+def _updated(
+    current: FileResult, fields: dict[str, Any], path: str
+) -> FileResult | _Refused | _AlreadyThere:
     try:
         updated = Tenant.model_validate_json(json.dumps(fields))
     except ValidationError as invalid:

@@ -17,6 +17,7 @@ _VERBS: Final = {
     "tenant.suspend": "Suspend",
     "tenant.resume": "Resume",
     "tenant.delete": "Delete",
+    "domain.verified": "Verify domains of",
 }
 _SHOWN: Final = 5
 

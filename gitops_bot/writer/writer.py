@@ -23,7 +23,7 @@ from gitops_bot.contract.checker import (
 from gitops_bot.contract.inventory import INVENTORY_PATH
 from gitops_bot.store import errorlog
 from gitops_bot.store.queue import QueuedEvent, Store
-from gitops_bot.writer.branchsync import BranchSync
+from gitops_bot.writer.branchsync import BranchSync, track_pending_domains
 from gitops_bot.writer.changes import Applied, Tree, apply_events
 from gitops_bot.writer.hostcheck import HostCheck, HostsBroken
 from gitops_bot.writer.messages import commit_message
@@ -237,6 +237,7 @@ class Writer:
             self.store.record_attempt(events, sha)
             if self.repo.advance(self.branch, sha):
                 self.store.mark_done(events, sha, landing_status, landed=applied.landed())
+                self._track_domains(tree, applied)
                 one = {"event_id": events[0].id, "slug": events[0].slug} if len(events) == 1 else {}
                 log.info("committed %d events in %s", len(events), sha[:12], extra=one)
                 return
@@ -245,6 +246,13 @@ class Writer:
         log.warning(
             "gave up after %d attempts; the events stay queued", self.settings.push_attempts
         )
+
+    def _track_domains(self, tree: Tree, applied: Applied) -> None:
+        if tree.inventory is None:
+            return
+        tenants = [r.tenant for r in applied.results.values() if r is not None and r.tenant]
+        with self.store.transaction():
+            track_pending_domains(self.store, tenants, tree.inventory.base_domain)
 
     def run(self, stop: threading.Event) -> None:
         """Drain the queue until `stop` is set, backing off while the state repo fails."""

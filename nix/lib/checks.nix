@@ -191,8 +191,13 @@ let
       uid = raw.uid or (fail "uid is missing (`gitops-bot pin-uids` pins one per tenant)");
       uidWhy = uidProblem uid;
       domains = raw.domains or [ ];
+      # Awaiting DNS proof of ownership: validated and reserved like domains, never served.
+      pendingDomains = raw.pendingDomains or [ ];
       domainProblems = filter (p: p != null) (
-        map (domainProblem inventory) (if isList domains then domains else [ ])
+        map (domainProblem inventory) (
+          (if isList domains then domains else [ ])
+          ++ (if isList pendingDomains then pendingDomains else [ ])
+        )
       );
       host = raw.host or (fail "host is missing");
       plan = raw.plan or (fail "plan is missing");
@@ -210,6 +215,8 @@ let
       fail "uid ${toJSON uid} ${uidWhy}"
     else if !isList domains then
       fail "domains must be a list"
+    else if !isList pendingDomains then
+      fail "pendingDomains must be a list"
     else if domainProblems != [ ] then
       fail (head domainProblems)
     else if !matches identifierRe host then
@@ -224,6 +231,7 @@ let
       {
         inherit slug uid host plan state;
         domains = uniqueSorted domains;
+        pendingDomains = uniqueSorted pendingDomains;
       };
 
   # Every regular <slug>.json file of `dir`, checked, by slug. readDir reports a symlink as

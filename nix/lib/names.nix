@@ -76,6 +76,8 @@ let
         subdomain = "${slug}.${inventory.baseDomain}";
         customDomains = t.domains;
       };
+      # Held for the tenant while DNS proves its owner's control: no vhost, no certificate.
+      pendingDomains = t.pendingDomains or [ ];
       limits = {
         MemoryMax = limits.memoryMax;
         CPUQuota = limits.cpuQuota;
@@ -99,7 +101,7 @@ let
     cacheDirectories = [ p.cacheDirectory ];
     logsDirectories = [ p.logsDirectory ];
     sockets = [ p.socket ];
-    serverNames = [ p.route.subdomain ] ++ p.route.customDomains;
+    serverNames = [ p.route.subdomain ] ++ p.route.customDomains ++ p.pendingDomains;
     certificates = p.route.customDomains;
   };
 

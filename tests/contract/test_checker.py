@@ -98,6 +98,24 @@ def test_duplicate_custom_domain_reports_the_newcomer(checkout: Path) -> None:
     assert found[0].startswith("tenants/globex.json")
 
 
+def test_a_pending_domain_is_held_against_other_tenants_both_ways(checkout: Path) -> None:
+    # A name awaiting its DNS proof is as taken as a verified one, whichever came first.
+    edit(checkout, "globex", pendingDomains=["portal.initech.example"])
+    (found,) = problems(checkout)
+    assert "'portal.initech.example' is already used by" in found
+    edit(checkout, "globex", pendingDomains=["shop.globex.example"])
+    edit(checkout, "acme", pendingDomains=["shop.globex.example"])
+    (found,) = problems(checkout)
+    assert "'shop.globex.example' is already used by" in found
+
+
+def test_a_pending_domain_under_the_base_domain_or_also_verified(checkout: Path) -> None:
+    edit(checkout, "acme", pendingDomains=["acme.tenants.example.com"])
+    assert "pendingDomains: 'acme.tenants.example.com' is under" in problems(checkout)[0]
+    edit(checkout, "acme", domains=["a.acme.example"], pendingDomains=["a.acme.example"])
+    assert "'a.acme.example' is in domains already" in problems(checkout)[0]
+
+
 def test_domain_under_base_domain(checkout: Path) -> None:
     edit(checkout, "acme", domains=["acme.tenants.example.com"])
     why = "'acme.tenants.example.com' is under the base domain tenants.example.com"

@@ -76,7 +76,9 @@ def test_update_plan_and_domains(
     writer.drain_once()
     file = tenant_files(state_repo)[live]
     assert file["plan"] == "enterprise"
-    assert file["domains"] == ["a.lively.example", "shop.lively.example"]
+    # New domains wait for their DNS proof (writer/verifier.py) before they are served.
+    assert file["domains"] == []
+    assert file["pendingDomains"] == ["a.lively.example", "shop.lively.example"]
     assert store.domain_owner("shop.lively.example") == live
     # A domain that belongs to someone else is a conflict, recorded and replayed.
     taken = post_event(

@@ -9,11 +9,13 @@ from pydantic import ValidationError
 
 from gitops_bot.contract.tenant import (
     SCHEMA_FILE,
+    VERIFICATION_PREFIX,
     Tenant,
     canonical_json,
     hostname_problem,
     json_schema,
     slug_problem,
+    verification_txt,
 )
 from helpers import ROOT
 
@@ -149,3 +151,37 @@ def test_example_tenants_name_the_schema_and_are_canonical() -> None:
         text = path.read_text()
         assert json.loads(text)["$schema"] == "./tenant.schema.json"
         assert Tenant.model_validate_json(text).to_json() == text
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"pendingDomains": ["b.example", "a.example"]},
+        {"pendingDomains": ["Shop.Example.org"]},
+        {"pendingDomains": "a.example"},
+    ],
+)
+def test_bad_pending_domains_name_the_field(change: dict[str, object]) -> None:
+    with pytest.raises(ValidationError) as raised:
+        Tenant.model_validate_json(json.dumps({**VALID, **change}))
+    assert raised.value.errors()[0]["loc"][0] == "pendingDomains"
+
+
+def test_pending_domains_are_written_only_when_some_wait() -> None:
+    # Files from before the field stay valid and canonical: absent means none pending.
+    assert "pendingDomains" not in Tenant.model_validate_json(json.dumps(VALID)).to_json()
+    empty = Tenant.model_validate_json(json.dumps({**VALID, "pendingDomains": []}))
+    assert empty.pending_domains is None
+    assert "pendingDomains" not in empty.to_json()
+    waiting = Tenant.model_validate_json(
+        json.dumps({**VALID, "domains": ["b.example"], "pendingDomains": ["a.example"]})
+    )
+    text = waiting.to_json()
+    assert text == canonical_json(json.loads(text))
+    assert json.loads(text)["pendingDomains"] == ["a.example"]
+    assert waiting.claimed_domains == ("a.example", "b.example")
+
+
+def test_the_verification_record_is_public_and_derived_from_the_slug() -> None:
+    assert VERIFICATION_PREFIX == "_gitops-bot."
+    assert verification_txt("acme") == "gitops-bot-verification=acme"

@@ -62,10 +62,12 @@ def wait_until(check: Any, timeout: float = 30) -> None:
 
 @pytest.fixture
 def fleet(server: Server) -> list[str]:
-    """Six signups on the branch, the second one suspended."""
+    """Six signups on the branch, the second one suspended, the third with a long custom
+    domain awaiting its DNS record (a card that must fit a phone too)."""
     slugs = [f"shop-{n}" for n in range(1, 7)]
     for slug in slugs:
-        send(server, signup(slug, plan="free" if slug.endswith(("1", "2")) else "pro"))
+        extra = {"domain": f"{'a' * 60}.{slug}.example"} if slug == "shop-3" else {}
+        send(server, signup(slug, plan="free" if slug.endswith(("1", "2")) else "pro", **extra))
     wait_until(lambda: set(slugs) <= set(tenant_files(server.remote)))
     send(
         server,
@@ -143,6 +145,8 @@ def test_operator_logs_in_filters_and_reads_it_on_a_phone(
     page.set_viewport_size(PHONE)
     # On a phone the table turns into cards: no header row, nothing wider than the screen.
     assert page.locator("table.tenants thead").is_hidden()
+    assert page.locator("table.domains thead").is_hidden()
+    assert page.locator('tr[data-domain] td[data-label="Verification"]').inner_text() == "pending"
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.screenshot(path=SCREENSHOTS / "admin-phone.png", full_page=True)
     context.close()

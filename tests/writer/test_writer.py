@@ -105,12 +105,14 @@ def test_committed_file_is_canonical_and_holds_nothing_personal(
         "origin",
         "customerRef",
         "domains",
+        "pendingDomains",
         "uid",
     }
     assert "Jane" not in text
     assert "Doe" not in text
     assert data["customerRef"] == "cus_42"
-    assert data["domains"] == ["shop.jane.example"]
+    assert data["domains"] == []
+    assert data["pendingDomains"] == ["shop.jane.example"]
 
 
 def test_status_moves_to_committed(client: FlaskClient, writer: Writer, store: Store) -> None:
