@@ -15,9 +15,10 @@ from typing import Any, Literal
 from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
-# gunicorn's own limits (request line 4094 bytes, 100 fields of 8190) fit well within this:
-# past it the parser gets the bytes and answers 400 or 431 itself.
-MAX_HEAD_BYTES = 1024 * 1024
+# Real senders' heads are well under 64 KiB. Past it the loop stops buffering (each of a
+# worker's 1,000 connections may hold this much) and gunicorn's parser, with its own
+# limits, reads the rest in a thread, one bounded read at a time.
+MAX_HEAD_BYTES = 64 * 1024
 Verdict = Literal["more", "complete", "too_large"]
 
 
@@ -45,6 +46,9 @@ def verdict(buffered: bytes, max_body_bytes: int) -> Verdict:
 
 
 def _chunked(body: bytes, max_body_bytes: int) -> Verdict:
+    if len(body) > 4 * max_body_bytes:
+        # Chunk framing around tiny chunks could otherwise make the buffer grow without end.
+        return "too_large"
     position = 0
     received = 0
     while True:

@@ -35,7 +35,8 @@ CHUNKED = b"POST /v1/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\
         (CHUNKED + f"{LIMIT + 1:x}\r\n".encode(), "too_large"),  # announced, not yet sent
         (CHUNKED + b"3\r\nabc\r\n" + f"{LIMIT:x}\r\n".encode(), "too_large"),
         (CHUNKED + b"zz\r\n", "complete"),
-        (b"G" * (1024 * 1024 + 1), "complete"),
+        (b"G" * (64 * 1024 + 1), "complete"),
+        (CHUNKED + b"1\r\na\r\n" * (LIMIT // 6 * 4 + 10), "too_large"),
     ],
 )
 def test_verdict(buffered: bytes, expected: str) -> None:
