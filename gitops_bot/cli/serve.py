@@ -9,15 +9,22 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("serve", help="serve the webhook endpoint (and run the writer)")
-    parser.add_argument("--bind", default="127.0.0.1:8080", help="address:port")
-    parser.add_argument("--workers", type=int, default=4, help="web worker processes")
+    parser.add_argument("--bind", help="address:port (default 127.0.0.1:8080)")
+    parser.add_argument("--workers", type=int, help="web worker processes (default 4)")
+    parser.add_argument(
+        "--gunicorn-config",
+        type=Path,
+        default=os.environ.get("GITOPS_BOT_GUNICORN_CONFIG") or None,
+        help="a gunicorn config file (.py); default $GITOPS_BOT_GUNICORN_CONFIG. "
+        "Order: our defaults, this file, GUNICORN_CMD_ARGS, then --bind/--workers",
+    )
     parser.add_argument(
         "--no-writer",
         dest="writer",
@@ -70,16 +77,18 @@ class WriterSupervisor:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gunicorn.app.base import BaseApplication  # noqa: PLC0415
-
     from gitops_bot import logs  # noqa: PLC0415
     from gitops_bot.config import ConfigError, Settings  # noqa: PLC0415
-    from gitops_bot.server.app import create_app  # noqa: PLC0415
+    from gitops_bot.server.serving import Server  # noqa: PLC0415
 
     try:
         settings = Settings().require_secrets()
     except ConfigError as problem:
         print(f"gitops-bot serve: {problem}", file=sys.stderr)
+        return 2
+    config_file: Path | None = args.gunicorn_config
+    if config_file is not None and not config_file.is_file():
+        print(f"gitops-bot serve: --gunicorn-config: no such file: {config_file}", file=sys.stderr)
         return 2
     logs.protect(settings.secret_values())
     if settings.demo:
@@ -88,28 +97,13 @@ def run(args: argparse.Namespace) -> int:
             f"{settings.demo_secret_path('webhook_secret').parent} (never in production)",
             file=sys.stderr,
         )
-
-    class Server(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            options: dict[str, Any] = {
-                "bind": args.bind,
-                "workers": args.workers,
-                "worker_class": "gthread",
-                "threads": 4,
-                "accesslog": None,
-                "logconfig_dict": logs.gunicorn_logconfig(),
-            }
-            for key, value in options.items():
-                self.cfg.set(key, value)
-
-        def load(self) -> Any:
-            return create_app(settings)
-
+    flags = {"bind": args.bind, "workers": args.workers}
+    server = Server(settings, config_file=config_file, flags=flags)
     supervisor = WriterSupervisor()
     if args.writer:
         supervisor.start()
     try:
-        Server().run()
+        server.run()
     finally:
         supervisor.stop()
     return 0
