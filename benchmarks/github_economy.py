@@ -119,7 +119,7 @@ def bot(
             github_repository=gh.full_name,
             github_api_url=gh.base_url,
             github_token=gh.token,
-            github_webhook_secret="unused-here",  # noqa: S106 - no webhook in this run
+            github_webhook_secret="unused-here-" + "0" * 32,  # no webhook in this run
             policy=Policy(default="pr" if mode == "pr" else "direct"),
             review_labels=("tenant",),
             review_reviewers=("alice",),

@@ -161,6 +161,14 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
         except OSError:
             data = b""
         if not data:
+            if conn.buffered.strip():
+                # The client ended its half before the request did: say so, as gunicorn's
+                # own parser would, rather than close without a word.
+                _answer(
+                    conn.sock,
+                    "400 Bad Request",
+                    {"error": "the request ended before its body did", "field": "body"},
+                )
             self._drop(conn)
             return
         conn.buffered += data
