@@ -67,12 +67,16 @@ def _names(value: Any) -> Any:
 Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_names)]
 
 
+# A probe's path goes into a request line: it starts with / and holds no space or control.
+PROBE_PATH = r"^/[!-~]*$"
+
+
 class ProbePlan(BaseModel):
     """One plan's liveness probe: the path its tenants answer and what counts as up."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    path: str = "/"
+    path: str = Field(default="/", pattern=PROBE_PATH)
     expected: tuple[int, ...] = tuple(range(200, 400))
 
 
@@ -174,7 +178,9 @@ class Settings(BaseSettings):
         default=False,
         description="Also probe tenants whose deploy the bot cannot see (local mode, comin)",
     )
-    probe_path: str = Field(default="/", description="Path a live tenant answers")
+    probe_path: str = Field(
+        default="/", pattern=PROBE_PATH, description="Path a live tenant answers"
+    )
     probe_expected: tuple[int, ...] = Field(
         default=tuple(range(200, 400)), description="Statuses that mean 'up' (JSON list)"
     )

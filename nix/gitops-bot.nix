@@ -28,16 +28,8 @@ let
     githubAppKeyFile = "github-app-key";
     githubWebhookSecretFile = "github-webhook-secret";
   };
-  secretSettings = [
-    "webhook_secret"
-    "status_token"
-    "admin_token"
-    "session_key"
-    "notify_secret"
-    "github_token"
-    "github_app_key"
-    "github_webhook_secret"
-  ];
+  # The same secrets as Settings fields (webhook-secret -> webhook_secret), refused in settings.
+  secretSettings = map (lib.replaceStrings [ "-" ] [ "_" ]) (builtins.attrValues credentials);
   loadCredential = lib.mapAttrsToList (option: name: "${name}:${cfg.${option}}") (
     lib.filterAttrs (option: _: cfg.${option} != null) credentials
   );

@@ -142,3 +142,18 @@ def artifacts_expr(tenants_dir: Path, host: str = "web-1") -> str:
         "inherit json units vhosts; }).drvPath; "
         "}) plans"
     )
+
+
+def eval_bot_module(config: str, attribute: str = "") -> subprocess.CompletedProcess[str]:
+    """nix/tests/bot-module-eval.nix (services.gitops-bot) with `config`, as JSON."""
+    expression = (
+        f"(import {nix_path(NIX_DIR / 'tests' / 'bot-module-eval.nix')} {{ "
+        f"nixpkgsLib = {nix_path(Path(NIXPKGS_LIB))}; config = {config}; }}){attribute}"
+    )
+    return subprocess.run(
+        ["nix-instantiate", "--eval", "--strict", "--json", "--expr", expression],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )

@@ -22,29 +22,22 @@ log = logging.getLogger(__name__)
 
 
 def policy_from(settings: Settings) -> LivenessPolicy:
-    default = ProbeSpec(
-        path=settings.probe_path,
-        expected=frozenset(settings.probe_expected),
-        timeout=settings.probe_timeout,
-        port=settings.probe_port,
-    )
-    specs = {
-        plan: ProbeSpec(
-            path=probe.path,
-            expected=frozenset(probe.expected),
+    def spec(path: str, expected: Sequence[int]) -> ProbeSpec:
+        return ProbeSpec(
+            path=path,
+            expected=frozenset(expected),
             timeout=settings.probe_timeout,
             port=settings.probe_port,
         )
-        for plan, probe in settings.probe_plans.items()
-    }
+
     return LivenessPolicy(
         successes=settings.probe_successes,
         interval=settings.probe_interval,
         max_interval=max(settings.probe_interval, settings.probe_max_interval),
         deadline=settings.probe_deadline,
         concurrency=settings.probe_concurrency,
-        specs=specs,
-        default=default,
+        specs={plan: spec(p.path, p.expected) for plan, p in settings.probe_plans.items()},
+        default=spec(settings.probe_path, settings.probe_expected),
     )
 
 

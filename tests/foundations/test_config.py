@@ -289,3 +289,13 @@ def test_demo_mode_generates_secrets_that_meet_the_bar_but_keeps_the_bar_for_giv
         assert len(base64.b64decode(key)) >= MIN_KEY_BYTES
     with pytest.raises(ConfigError, match="admin token is empty"):
         demo.model_copy(update={"admin_token": SecretStr("")}).require_secrets()
+
+
+@pytest.mark.parametrize("path", ["healthz", "/ HTTP/1.0", "/a\r\nX: y"])
+def test_a_probe_path_that_would_split_the_request_line_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    monkeypatch.setenv("GITOPS_BOT_PROBE_PATH", path)
+    with pytest.raises(ValidationError) as problem:
+        Settings()
+    assert explain(problem.value).startswith("GITOPS_BOT_PROBE_PATH: ")

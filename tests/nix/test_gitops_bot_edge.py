@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nix_helpers import NIX_DIR, NIXPKGS_LIB, needs_nix, nix_path
+from nix_helpers import NIXPKGS_LIB, eval_bot_module, needs_nix
 
 from gitops_bot.config import Settings
 from helpers import free_port, running_bot, signed_headers, signup
@@ -59,18 +59,8 @@ def evaluated_vhost(bot_port: int) -> dict[str, Any]:
         'webhookSecretFile = "/run/keys/w"; statusTokenFile = "/run/keys/s"; '
         'adminTokenFile = "/run/keys/a"; }; }'
     )
-    expression = (
-        f"(import {nix_path(NIX_DIR / 'tests' / 'bot-module-eval.nix')} {{ "
-        f"nixpkgsLib = {nix_path(Path(NIXPKGS_LIB))}; config = {config}; }})"
-        f".nginx.virtualHosts.{json.dumps(HOST)}"
-    )
-    result = subprocess.run(
-        ["nix-instantiate", "--eval", "--strict", "--json", "--expr", expression],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
+    result = eval_bot_module(config, f".nginx.virtualHosts.{json.dumps(HOST)}")
+    assert result.returncode == 0, result.stderr
     vhost: dict[str, Any] = json.loads(result.stdout)
     return vhost
 

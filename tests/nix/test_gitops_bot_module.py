@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nix_helpers import NIX_DIR, NIXPKGS_LIB, needs_nix, nix_path
+from nix_helpers import NIXPKGS_LIB, eval_bot_module, needs_nix
 
 pytestmark = [
     *needs_nix,
@@ -27,17 +27,7 @@ SECRETS = {
 
 
 def evaluate(config: str) -> dict[str, Any]:
-    expression = (
-        f"import {nix_path(NIX_DIR / 'tests' / 'bot-module-eval.nix')} {{ "
-        f"nixpkgsLib = {nix_path(Path(NIXPKGS_LIB))}; config = {config}; }}"
-    )
-    result = subprocess.run(
-        ["nix-instantiate", "--eval", "--strict", "--json", "--expr", expression],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = eval_bot_module(config)
     assert result.returncode == 0, result.stderr
     value: dict[str, Any] = json.loads(result.stdout)
     return value
@@ -122,19 +112,7 @@ def test_a_host_that_would_leak_or_lack_a_secret_fails_evaluation(
 
 
 def test_a_secret_given_as_a_nix_path_is_refused_before_it_reaches_the_store() -> None:
-    expression = (
-        f"(import {nix_path(NIX_DIR / 'tests' / 'bot-module-eval.nix')} {{ "
-        f"nixpkgsLib = {nix_path(Path(NIXPKGS_LIB))}; "
-        f"config = {bot('adminTokenFile = ./secret;')}; }})"
-        ".services"
-    )
-    result = subprocess.run(
-        ["nix-instantiate", "--eval", "--strict", "--json", "--expr", expression],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = eval_bot_module(bot("adminTokenFile = ./secret;"), ".services")
     assert result.returncode != 0
     assert "adminTokenFile" in result.stderr
 
