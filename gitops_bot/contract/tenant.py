@@ -119,6 +119,9 @@ Hostname = Annotated[
     ),
 ]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
+# A release is a key of services.saasTenants.app.releases, such as "2026.12": it reaches Nix
+# attribute names, commit messages and metric labels, so a small alphabet keeps it inert.
+ReleaseName = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z][0-9A-Za-z._-]{0,62}$")]
 # Event ids and customer references are opaque, but they reach git trailers and Nix strings:
 # a conservative alphabet keeps them inert there, and '@' is excluded so no email fits.
 OpaqueId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:=-]{1,128}$")]
@@ -192,6 +195,12 @@ class Tenant(BaseModel):
         "no certificate until the bot moves them to domains",
     )
     plan: Identifier = Field(description="One of the plans in nix/inventory.json")
+    # Absent in files written before releases existed: those run app.package, the legacy
+    # single package, so adding this field restarts nobody.
+    release: ReleaseName | None = Field(
+        default=None,
+        description="The app release this tenant runs: a key of app.releases",
+    )
     schema_version: Literal[1] = Field(alias="schemaVersion")
     slug: Slug = Field(description="DNS label; also the file name and the subdomain")
     state: Literal["active", "suspended"]
