@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_STAMP := /var/lib/gitops-bot-apt.stamp
 
-.PHONY: help setup system-deps demo serve test soak lint typecheck bench clean
+.PHONY: help setup system-deps demo serve test soak lint typecheck bench lock clean
 
 help:
 	@echo "make demo   - run the whole pipeline once against a local state repo"
@@ -15,6 +15,7 @@ help:
 	@echo "make test   - lint, type-check and run the test suite"
 	@echo "make soak   - the long variants of the reliability suites (SOAK_SCALE=5 by default)"
 	@echo "make bench  - run the benchmarks and write docs/performance.md (under 10 minutes)"
+	@echo "make lock   - re-resolve requirements.lock and requirements-dev.lock, with hashes"
 
 # Debian packages: git for the state repo, nix-bin so the tests can evaluate nix/, chromium
 # for the admin page's browser test (Playwright drives it; `playwright install` is never run;
@@ -36,10 +37,11 @@ $(APT_STAMP): Makefile
 	fi
 	@touch $@ 2>/dev/null || true
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements-dev.lock
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 setup: system-deps $(STAMP)
@@ -80,6 +82,16 @@ soak: setup
 BENCH_ARGS ?=
 bench: setup
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
+# The runtime lock is what the workflows install; the dev lock adds the test tools at the
+# same versions. Both keep their current pins unless UPGRADE=--upgrade is given, and both
+# record this command in their header. uv only resolves here: pip installs.
+UV_VERSION = 0.13.9
+LOCK = $(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 $(UPGRADE)
+lock: $(STAMP)
+	$(PY) -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(LOCK) --extra dev -o requirements-dev.lock
+	$(LOCK) -o requirements.lock
 
 clean:
 	rm -rf $(VENV) var test-output .pytest_cache .mypy_cache .ruff_cache

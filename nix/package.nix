@@ -34,6 +34,7 @@ python3Packages.buildPythonApplication {
     gunicorn
     prometheus-client
     dnspython
+    shtab
   ];
 
   # The writer runs git for the state repo and nix-instantiate for the host check.

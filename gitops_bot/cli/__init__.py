@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from importlib import import_module, metadata
 from typing import Any
 
+import shtab
 from pydantic import ValidationError
 
 from gitops_bot import logs
@@ -97,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {metadata.version('gitops-bot')}"
     )
+    # `gitops-bot --print-completion bash` (or zsh, tcsh): generated from this very parser,
+    # so completion never lags behind a new option.
+    shtab.add_argument_to(parser, ["--print-completion"])
     subparsers = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )

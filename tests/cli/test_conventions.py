@@ -127,3 +127,17 @@ def test_a_queue_file_from_a_newer_version_is_one_line(
     assert f"version {CURRENT + 1}" in err
     assert str(database) in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_completion_is_generated_from_the_parser_itself(
+    shell: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--print-completion", shell])
+    assert done.value.code == 0
+    script = capsys.readouterr().out
+    # Every subcommand and a deep option: a new one cannot be forgotten by the completion.
+    for path, _ in PARSERS[1:]:
+        assert path.split()[-1] in script, path
+    assert "--engine" in script

@@ -26,15 +26,55 @@ def test_the_installed_metadata_has_classifiers_and_urls() -> None:
     assert urls["Source"] == "https://github.com/gitops-bot/gitops-bot"
 
 
-def test_every_dev_package_is_pinned_in_the_lock() -> None:
-    pinned = {
-        line.split("==")[0].lower().replace("_", "-")
-        for line in (ROOT / "requirements.lock").read_text().splitlines()
+def _pins(lock: str) -> dict[str, str]:
+    """Package name to version, from a lock that `make lock` wrote."""
+    pins = {}
+    for line in (ROOT / lock).read_text().split("\n"):
+        if "==" in line and not line.startswith((" ", "#")):
+            name, version = line.split(" ")[0].split("==")
+            pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {
+        entry.split(">")[0].split("=")[0].split("[")[0].strip().lower() for entry in requirements
     }
-    dev = PYPROJECT["project"]["optional-dependencies"]["dev"]
-    names = {entry.split(">")[0].split("=")[0].strip().lower() for entry in dev}
-    assert {"pytest-timeout", "pytest-cov"} <= names
-    assert names <= pinned
+
+
+def test_every_pin_in_both_locks_carries_hashes() -> None:
+    # pip --require-hashes refuses the whole install otherwise; this says which line.
+    for lock in ("requirements.lock", "requirements-dev.lock"):
+        lines = (ROOT / lock).read_text().split("\n")
+        for number, line in enumerate(lines):
+            if "==" in line and not line.startswith((" ", "#")):
+                assert line.endswith("\\"), f"{lock}:{number + 1} has no hash"
+                assert lines[number + 1].strip().startswith("--hash=sha256:"), lock
+
+
+def test_the_locks_say_how_they_were_made_and_agree() -> None:
+    runtime, dev = _pins("requirements.lock"), _pins("requirements-dev.lock")
+    assert _names(PYPROJECT["project"]["dependencies"]) <= set(runtime)
+    dev_tools = _names(PYPROJECT["project"]["optional-dependencies"]["dev"])
+    assert {"pytest-timeout", "pytest-cov"} <= dev_tools <= set(dev)
+    # The tests run the versions production installs.
+    assert {name: dev[name] for name in runtime} == runtime
+    makefile = (ROOT / "Makefile").read_text()
+    for lock in ("requirements.lock", "requirements-dev.lock"):
+        header = (ROOT / lock).read_text().split("\n")[1]
+        assert header.startswith("#    uv pip compile pyproject.toml --generate-hashes"), lock
+    assert "lock: $(STAMP)" in makefile
+
+
+def test_workflows_install_only_hashed_pins_then_the_bot_alone() -> None:
+    for workflow in ("deploy.yml", "validate.yml"):
+        text = (ROOT / ".github" / "workflows" / workflow).read_text()
+        assert "--constraint" not in text, workflow
+        assert (
+            text.count("pip install --require-hashes -r requirements.lock")
+            == text.count("pip install --no-deps .")
+            >= 1
+        ), workflow
 
 
 def test_every_test_has_a_time_limit() -> None:
