@@ -72,8 +72,8 @@ in
         defaultText = literalExpression "(inventory).releases.default";
         description = ''
           The fleet's current default release, which the bot writes into new tenants' files;
-          read from nix/inventory.json (set it there). No unit depends on it: moving it
-          restarts nobody.
+          read from nix/inventory.json (set it there). No unit may depend on it: moving it
+          restarts nobody, and `gitops-bot deploy` deploys no host when only it changed.
         '';
       };
       command = mkOption {
