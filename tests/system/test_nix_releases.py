@@ -183,3 +183,15 @@ def test_module_needs_the_legacy_package_only_for_tenants_without_a_release(
     assert message == (
         "services.saasTenants.app.package is not set, yet tenants/bravo.json name no release"
     )
+
+
+@needs_nixpkgs_lib
+def test_module_vm_fixtures_moving_one_tenant_restarts_its_app_only() -> None:
+    """What nix/tests/tenants.nix switches between, where a machine without KVM can look."""
+    inventory = FIXTURES / "inventory.json"
+    old, new = module(FIXTURES / "removed", inventory), module(FIXTURES / "released", inventory)
+    assert old["failedAssertions"] == new["failedAssertions"] == []
+    for option in ("services", "sockets", "users", "virtualHosts", "certificates"):
+        assert set(old[option]) == set(new[option]), option
+        changed = {name for name in old[option] if old[option][name] != new[option][name]}
+        assert changed == ({"tenant-app@alpha-db"} if option == "services" else set()), option
