@@ -31,7 +31,10 @@ let
       touch = "touch";
       psql = "psql";
     };
-    appCommand = p: "tenant-app --state-directory ${p.statePath}";
+    # Stand-ins for store paths: a release's package differs from the legacy one's, and the
+    # legacy tenants' command reads as it did before releases.
+    packageOf = p: if p.release == null then "tenant-app" else "tenant-app-${p.release}";
+    appCommand = p: "${p.package} --state-directory ${p.statePath}";
     appServiceConfig = { };
     appExecStartPre = [ ];
     acmeWebroot = "/var/lib/acme/acme-challenge";

@@ -69,6 +69,19 @@ let
       psql = "${config.services.postgresql.package}/bin/psql";
     };
     appCommand = cfg.app.command;
+    # Only the tenant's own app unit reads this: nothing shared lists the releases.
+    packageOf =
+      p:
+      if p.release == null then
+        (
+          if cfg.app.package == null then
+            throw "services.saasTenants: tenants/${p.slug}.json names no release and app.package is not set"
+          else
+            cfg.app.package
+        )
+      else
+        cfg.app.releases.${p.release}
+          or (throw "services.saasTenants: tenants/${p.slug}.json names release ${p.release}, which app.releases lacks");
     appServiceConfig = cfg.app.serviceConfig // {
       LoadCredential = mapAttrsToList (name: file: "${name}:${file}") cfg.secretFiles;
     };
@@ -83,6 +96,10 @@ let
   };
 
   customDomains = concatMap (p: p.route.customDomains) plans;
+
+  # Releases the inventory lets tenants name that this host could not run.
+  missingReleases = filter (r: !(cfg.app.releases ? ${r})) (inventory.releases.known or [ ]);
+  legacyTenants = filter (p: p.release == null) plans;
 
   # Names tenants take in an option that other modules define too. A definition from any
   # file but this one is the host's. namesIn looks inside the mkIf, mkMerge, mkOverride and
@@ -145,6 +162,16 @@ in
       {
         assertion = hostClashes == [ ];
         message = "services.saasTenants: tenants take ${concatStringsSep "; " hostClashes}";
+      }
+      {
+        assertion = missingReleases == [ ];
+        message = "services.saasTenants.app.releases has no package for ${concatStringsSep ", " missingReleases}, which nix/inventory.json lists in releases.known";
+      }
+      {
+        assertion = legacyTenants == [ ] || cfg.app.package != null;
+        message = "services.saasTenants.app.package is not set, yet ${
+          concatStringsSep ", " (map (p: "tenants/${p.slug}.json") legacyTenants)
+        } name no release";
       }
       {
         assertion = builtins.all (f: !hasPrefix builtins.storeDir f) (

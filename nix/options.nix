@@ -45,18 +45,47 @@ in
 
     app = {
       package = mkOption {
-        type = types.package;
-        description = "The tenant application.";
+        type = types.nullOr types.package;
+        default = null;
+        description = ''
+          The legacy single package: what tenants whose file names no `release` run. Needed
+          only while such tenants are on this host; the module asserts it then.
+        '';
+      };
+      releases = mkOption {
+        type = types.attrsOf types.package;
+        default = { };
+        example = literalExpression ''
+          { "2026.11" = pkgs.myapp_2026_11; "2026.12" = pkgs.myapp_2026_12; }
+        '';
+        description = ''
+          The app's releases by name. A tenant file's `release` picks one, so moving a
+          tenant to another release changes that tenant's app unit only. Every release
+          nix/inventory.json lists in `releases.known` must have a package here (asserted);
+          more may be, to stage a release before the inventory names it.
+        '';
+      };
+      defaultRelease = mkOption {
+        type = types.nullOr types.str;
+        readOnly = true;
+        default = ((tenantLib.readInventory cfg.inventoryFile).releases or { }).default or null;
+        defaultText = literalExpression "(inventory).releases.default";
+        description = ''
+          The fleet's current default release, which the bot writes into new tenants' files;
+          read from nix/inventory.json (set it there). No unit may depend on it: moving it
+          restarts nobody, and `gitops-bot deploy` deploys no host when only it changed.
+        '';
       };
       command = mkOption {
         type = types.functionTo types.str;
-        default = p: "${lib.getExe cfg.app.package} --state-directory ${p.statePath}";
+        default = p: "${lib.getExe p.package} --state-directory ${p.statePath}";
         defaultText = literalExpression ''
-          p: "''${lib.getExe cfg.app.package} --state-directory ''${p.statePath}"
+          p: "''${lib.getExe p.package} --state-directory ''${p.statePath}"
         '';
         description = ''
           ExecStart of a tenant, given the tenant's plan (`statePath`, `slug`,
-          `database.name`, ... from nix/lib/names.nix). The app is socket-activated: it
+          `database.name`, ... from nix/lib/names.nix) and `package`: the package of the
+          tenant's `release`, or `app.package` when it names none. The app is socket-activated: it
           serves HTTP on the listening socket systemd passes as fd 3 (`LISTEN_FDS=1`,
           sd_listen_fds(3)) and never creates a socket of its own. When
           `TENANT_IDLE_STOP_SECONDS` is set (plans with `idleStop`), it exits with status 0

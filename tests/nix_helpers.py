@@ -53,8 +53,12 @@ def tenant_data(
     state: str = "active",
     domains: tuple[str, ...] = (),
     uid: int | None = None,
+    release: str | None = None,
 ) -> dict[str, Any]:
+    # No release: the file as it was before releases, which runs the legacy app.package.
+    named = {} if release is None else {"release": release}
     return {
+        **named,
         "$schema": "./tenant.schema.json",
         "createdAt": "2026-11-02T09:30:00Z",
         "domains": list(domains),

@@ -22,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         ("suspend", "stop the tenant's service; its route answers 503; data is kept"),
         ("resume", "run a suspended tenant again"),
         ("delete", "remove the tenant file (always through review); hosts keep the data"),
-        ("update", "change the plan or the custom domains"),
+        ("update", "change the plan, the custom domains or the app release"),
     ):
         change = actions.add_parser(action, help=summary)
         change.add_argument("slug", help="the tenant")
@@ -32,6 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         )
         if action == "update":
             change.add_argument("--plan", help="the new plan")
+            change.add_argument("--release", help="the app release, one the inventory lists")
             change.add_argument("--domain", action="append", dest="domains", help="repeatable")
             change.add_argument(
                 "--no-domains", action="store_true", help="remove all custom domains"
@@ -113,6 +114,8 @@ def run_change(args: argparse.Namespace) -> int:
     if args.event_type == "tenant.update":
         if args.plan is not None:
             data["plan"] = args.plan
+        if args.release is not None:
+            data["release"] = args.release
         if args.domains is not None or args.no_domains:
             data["domains"] = args.domains or []
     settings = Settings()

@@ -173,9 +173,8 @@ def _fleet_problems(
     def problem(key: str, message: str) -> Problem:
         return Problem(result.path, line_of(result.text, key), message, key)
 
-    if tenant.plan not in inventory.plans:
-        known = ", ".join(sorted(inventory.plans))
-        yield problem("plan", f"unknown plan '{tenant.plan}' (one of: {known})")
+    for key, message in _unknown_names(tenant, inventory):
+        yield problem(key, message)
     host = inventory.hosts.get(tenant.host)
     if host is None:
         yield problem("host", f"'{tenant.host}' is not in {INVENTORY_PATH}")
@@ -195,6 +194,17 @@ def _fleet_problems(
     # Unique in the fleet, not just per host, so a tenant can move without a new uid.
     if (owner := owners.uids.setdefault(tenant.uid, result.path)) != result.path:
         yield problem("uid", f"{tenant.uid} is already used by {owner}")
+
+
+def _unknown_names(tenant: Tenant, inventory: Inventory) -> Iterator[tuple[str, str]]:
+    """The plan and the release a tenant names, when the inventory does not list them."""
+    if tenant.plan not in inventory.plans:
+        known = ", ".join(sorted(inventory.plans))
+        yield "plan", f"unknown plan '{tenant.plan}' (one of: {known})"
+    # Every release a tenant names must be listed: that also refuses removing a release
+    # from the inventory while a tenant still runs it, since the tenant's file is checked too.
+    if tenant.release is not None and (why := inventory.release_problem(tenant.release)):
+        yield "release", why
 
 
 def link_problems(links: Iterable[str]) -> list[Problem]:

@@ -1,13 +1,13 @@
-"""The fleet inventory, nix/inventory.json: hosts with their capacity, plans and the base domain."""
+"""The fleet inventory, nix/inventory.json: hosts and capacity, plans, base domain and releases."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Final
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
-from gitops_bot.contract.tenant import Hostname, Identifier
+from gitops_bot.contract.tenant import Hostname, Identifier, ReleaseName
 
 INVENTORY_PATH: Final = "nix/inventory.json"
 
@@ -33,12 +33,50 @@ class Plan(BaseModel):
     )
 
 
+class Releases(BaseModel):
+    """The app releases tenant files may name, and the one new tenants get.
+
+    The list lives here, beside the plans, because both readers need it: the checker (which
+    refuses a tenant naming a release not listed) and the NixOS module (which asserts that
+    `app.releases` has a package for every release listed).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    default: ReleaseName = Field(description="Written into every new tenant's file at intake")
+    known: list[ReleaseName] = Field(min_length=1, description="Releases tenants may name")
+
+    @model_validator(mode="after")
+    def _default_is_known(self) -> Releases:
+        if len(set(self.known)) != len(self.known):
+            raise ValueError("known must not list a release twice")
+        if self.default not in self.known:
+            raise ValueError(f"default '{self.default}' is not one of known")
+        return self
+
+
 class Inventory(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
 
     base_domain: Hostname = Field(alias="baseDomain")
     hosts: dict[Identifier, Host] = Field(min_length=1)
     plans: dict[Identifier, Plan] = Field(min_length=1)
+    # None: a fleet from before releases, whose tenants all run the legacy app.package.
+    releases: Releases | None = None
+
+    @property
+    def default_release(self) -> str | None:
+        """The release a new tenant is written with; None while the fleet has no releases."""
+        return None if self.releases is None else self.releases.default
+
+    def release_problem(self, release: str) -> str | None:
+        """Why a tenant may not name `release`, or None when it is a known release."""
+        if self.releases is None:
+            return f"unknown release '{release}': {INVENTORY_PATH} lists no releases"
+        if release not in self.releases.known:
+            known = ", ".join(self.releases.known)
+            return f"unknown release '{release}' (one of {INVENTORY_PATH}'s releases: {known})"
+        return None
 
     def domain_is_ours(self, domain: str) -> bool:
         """True for a name the operator owns, which no tenant may claim (see `why_ours`)."""

@@ -94,10 +94,15 @@ def _host_of(content: bytes) -> str | None:
 
 
 def _inventory(before: bytes | None, after: bytes | None) -> list[Reason]:
-    """Per host when only `hosts.<name>` entries changed; every host for anything else."""
+    """Per host when only `hosts.<name>` entries changed; every host for anything else.
+
+    Except the default release: only intake reads it (for new tenants' files), no host
+    builds anything from it, so moving it deploys nothing.
+    """
     old, new = _json(before or b"{}"), _json(after or b"{}")
     if not (isinstance(old, dict) and isinstance(new, dict)):
         return [(EVERY_HOST, f"{INVENTORY_PATH} is not a JSON object")]
+    old, new = _without_default_release(old), _without_default_release(new)
     shared = sorted(k for k in set(old) | set(new) if k != "hosts" and old.get(k) != new.get(k))
     if shared:
         return [(EVERY_HOST, f"{INVENTORY_PATH}: {', '.join(shared)} changed")]
@@ -109,6 +114,13 @@ def _inventory(before: bytes | None, after: bytes | None) -> list[Reason]:
         for name in sorted(set(old_hosts) | set(new_hosts))
         if old_hosts.get(name) != new_hosts.get(name)
     ]
+
+
+def _without_default_release(inventory: dict[str, Any]) -> dict[str, Any]:
+    releases = inventory.get("releases")
+    if not isinstance(releases, dict):
+        return inventory
+    return {**inventory, "releases": {k: v for k, v in releases.items() if k != "default"}}
 
 
 def _json(content: bytes) -> Any:

@@ -27,6 +27,7 @@ from gitops_bot.contract.tenant import (
     Identifier,
     OpaqueId,
     PrintableText,
+    ReleaseName,
     slug_problem,
 )
 
@@ -205,17 +206,20 @@ class LifecycleData(BaseModel):
 
 
 class UpdateData(LifecycleData):
-    """A plan change, or a new list of custom domains."""
+    """A plan change, a new list of custom domains, or another app release."""
 
-    model_config = ConfigDict(json_schema_extra=_one_of_required("plan", "domains"))
+    model_config = ConfigDict(json_schema_extra=_one_of_required("plan", "domains", "release"))
 
     plan: Identifier | None = None
     domains: list[RequestedDomain] | None = Field(default=None, max_length=20)
+    release: ReleaseName | None = Field(
+        default=None, description="One of the releases nix/inventory.json lists"
+    )
 
     @model_validator(mode="after")
     def _changes_something(self) -> UpdateData:
-        if self.plan is None and self.domains is None:
-            raise ValueError("an update needs plan or domains")
+        if self.plan is None and self.domains is None and self.release is None:
+            raise ValueError("an update needs plan, domains or release")
         return self
 
 
@@ -234,7 +238,7 @@ class ResumeEvent(Envelope):
 
 
 class UpdateEvent(Envelope):
-    """`tenant.update`: change the plan or the custom domains."""
+    """`tenant.update`: change the plan, the custom domains or the app release."""
 
     type: Literal["tenant.update"]
     data: UpdateData

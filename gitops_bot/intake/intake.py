@@ -74,7 +74,15 @@ class Intake:
             uid = self.store.allocate_uid()
         except UidsExhausted as exhausted:
             return error(503, f"{exhausted}; the operator must widen the range")
-        answer = self._queue_signup(event_id, body_sha256, event, slug=decision, host=host, uid=uid)
+        answer = self._queue_signup(
+            event_id,
+            body_sha256,
+            event,
+            slug=decision,
+            host=host,
+            uid=uid,
+            release=inventory.default_release,
+        )
         if event.data.domain is not None:
             self._track_domains(decision, [event.data.domain], inventory)
         return answer
@@ -153,8 +161,13 @@ class Intake:
         slug: str,
         host: str,
         uid: int,
+        release: str | None,
     ) -> Answer:
-        """Store the event with the exact tenant file it will write, and reserve its names."""
+        """Store the event with the exact tenant file it will write, and reserve its names.
+
+        The file names the fleet's default release of this moment, so a later move of the
+        default changes no file that exists, and so restarts nobody.
+        """
         data = event.data
         domains = () if data.domain is None else (data.domain,)
         tenant = Tenant.model_validate(
@@ -170,6 +183,7 @@ class Intake:
                 # Only a domain whose owner proved control gets a vhost and a certificate.
                 "pendingDomains": domains,
                 "uid": uid,
+                "release": release,
             }
         )
         answer = self._record(
@@ -277,6 +291,10 @@ class Intake:
             return refusal
         if event.data.plan is not None:
             fields["plan"] = event.data.plan
+        if (release := event.data.release) is not None:
+            if (why := inventory.release_problem(release)) is not None:
+                return error(422, why, field="data.release")
+            fields["release"] = release
         domains = sorted(set(event.data.domains or []))
         if event.data.domains is not None:
             refusal = self._domain_refusal(domains, inventory, field="data.domains", owner=slug)

@@ -63,6 +63,7 @@ class StoreCollector(Collector):
             yield from self._queue(db)
             yield self._latency(db)
             yield from self._tenants(db)
+            yield self._releases(db)
             yield from self._counters(db)
             yield self._notifications(db)
 
@@ -149,6 +150,24 @@ class StoreCollector(Collector):
             placed.add_metric([name], counts.get(name, 0))
         yield capacity
         yield placed
+
+    @staticmethod
+    def _releases(db: sqlite3.Connection) -> Metric:
+        # From the queue's own rows of the branch's tenants, kept as commits land: one
+        # GROUP BY, never a read of the tenant files.
+        family = GaugeMetricFamily(
+            f"{PREFIX}tenants",
+            "Tenants on the branch, by the app release their file names"
+            ' (release="": none, the legacy app.package)',
+            labels=["release"],
+        )
+        rows = db.execute(
+            "SELECT coalesce(release, ''), count(*) FROM tenants WHERE in_repo = 1"
+            " GROUP BY 1 ORDER BY 1"
+        )
+        for release, count in rows:
+            family.add_metric([release], count)
+        return family
 
     @staticmethod
     def _counters(db: sqlite3.Connection) -> Iterator[Metric]:

@@ -23,6 +23,7 @@ class RepoTenant:
     plan: str
     domains: tuple[str, ...]
     uid: int | None = None  # None only in the queue's own rows, which do not keep it
+    release: str | None = None  # None: the legacy app.package
 
 
 class Reservations(Database):
@@ -36,11 +37,13 @@ class Reservations(Database):
         return self._scalar("SELECT 1 FROM tenants WHERE slug = ?", slug) is not None
 
     def tenant(self, slug: str) -> RepoTenant | None:
-        row = self._db.execute("SELECT host, plan FROM tenants WHERE slug = ?", (slug,)).fetchone()
+        row = self._db.execute(
+            "SELECT host, plan, release FROM tenants WHERE slug = ?", (slug,)
+        ).fetchone()
         if row is None:
             return None
         domains = self._db.execute("SELECT domain FROM domains WHERE slug = ? ORDER BY 1", (slug,))
-        return RepoTenant(slug, row[0], row[1], tuple(d[0] for d in domains))
+        return RepoTenant(slug, row[0], row[1], tuple(d[0] for d in domains), release=row[2])
 
     def on_branch(self, slug: str) -> bool:
         return bool(self._scalar("SELECT in_repo FROM tenants WHERE slug = ?", slug) == 1)
@@ -108,10 +111,10 @@ class Reservations(Database):
             db.execute("DELETE FROM domains WHERE slug = ?", (slug,))
             return
         db.execute(
-            "INSERT INTO tenants (slug, host, plan, in_repo) VALUES (?, ?, ?, 1)"
+            "INSERT INTO tenants (slug, host, plan, in_repo, release) VALUES (?, ?, ?, 1, ?)"
             " ON CONFLICT (slug) DO UPDATE SET host = excluded.host, plan = excluded.plan,"
-            " in_repo = 1",
-            (slug, tenant.host, tenant.plan),
+            " in_repo = 1, release = excluded.release",
+            (slug, tenant.host, tenant.plan, tenant.release),
         )
         db.execute("DELETE FROM domains WHERE slug = ? AND in_repo = 1", (slug,))
         db.executemany(

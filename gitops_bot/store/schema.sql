@@ -30,11 +30,13 @@ CREATE INDEX IF NOT EXISTS events_pending ON events (seq) WHERE status = 'pendin
 CREATE INDEX IF NOT EXISTS events_slug ON events (slug, seq);
 
 -- Every tenant the bot knows: on the branch (in_repo = 1) or reserved by a queued event.
+-- `release` is the app release its file names on the branch (NULL: none, or not there yet).
 CREATE TABLE IF NOT EXISTS tenants (
     slug TEXT PRIMARY KEY,
     host TEXT NOT NULL,
     plan TEXT NOT NULL,
-    in_repo INTEGER NOT NULL DEFAULT 0
+    in_repo INTEGER NOT NULL DEFAULT 0,
+    release TEXT
 );
 -- Seats taken on each host, kept by triggers on tenants: intake places every signup
 -- under the write lock, and counting the whole fleet there each time made intake slow

@@ -40,7 +40,9 @@ class Tree:
 
 
 def repo_tenant(tenant: Tenant) -> RepoTenant:
-    return RepoTenant(tenant.slug, tenant.host, tenant.plan, tenant.claimed_domains, tenant.uid)
+    return RepoTenant(
+        tenant.slug, tenant.host, tenant.plan, tenant.claimed_domains, tenant.uid, tenant.release
+    )
 
 
 @dataclass

@@ -2,6 +2,9 @@
 # inventory, plus the few host settings it needs. Deploy entry points (flake.nix, network.nix)
 # add the host's name and hardware profile.
 { pkgs, ... }:
+let
+  demoApp = pkgs.callPackage ../demo-app.nix { };
+in
 {
   imports = [ ../module.nix ];
 
@@ -9,8 +12,11 @@
     enable = true;
     tenantsDir = ../../tenants;
     inventoryFile = ../inventory.json;
-    # Replace with the real tenant application and its command template.
-    app.package = pkgs.callPackage ../demo-app.nix { };
+    # Replace with the real tenant application and its command template. Tenant files
+    # without a `release` run app.package; the others the release they name. Every release
+    # in ../inventory.json's releases.known needs its package here.
+    app.package = demoApp;
+    app.releases."2026.11" = demoApp;
     tls.wildcard = {
       # DNS-01 for *.<baseDomain>; the credentials file stays on the host (/run/keys is
       # where NixOps and colmena put deployment keys).

@@ -55,6 +55,9 @@ let
   cpuRe = "[0-9]+%";
   # systemd time spans as the inventory may write them for idle stops: 90s, 15min, 1h.
   idleRe = "[1-9][0-9]{0,5}(s|min|h)";
+  # A key of app.releases, as gitops_bot.contract.tenant.ReleaseName spells it. It only ever
+  # selects an attribute; no file name, unit name or SQL is built from it.
+  releaseRe = "[0-9A-Za-z][0-9A-Za-z._-]{0,62}";
 
   matches = re: value: isString value && match re value != null;
 
@@ -130,6 +133,21 @@ let
     else
       null;
 
+  # Optional: a fleet from before releases has none, and its tenants name none.
+  releasesProblem = releases:
+    if !isAttrs releases then
+      "releases is not an object"
+    else if !isList (releases.known or null) || releases.known == [ ] then
+      "releases.known is not a list of releases"
+    else if !all (matches releaseRe) releases.known then
+      "releases.known has a name that is not like 2026.11"
+    else if length (uniqueSorted releases.known) != length releases.known then
+      "releases.known lists a release twice"
+    else if !elem (releases.default or null) releases.known then
+      "releases.default is not one of releases.known"
+    else
+      null;
+
   # Inventory values reach unit files and nginx too, so they get the same treatment.
   checkInventory = inventory:
     let
@@ -138,11 +156,14 @@ let
       baseProblem = hostnameProblem base;
       plans = inventory.plans or (fail "plans is missing");
       planProblems = filter (p: p != null) (map (n: planProblem n plans.${n}) (attrNames plans));
+      releaseProblem = if inventory ? releases then releasesProblem inventory.releases else null;
     in
     if baseProblem != null then
       fail "baseDomain ${toJSON base} ${baseProblem}"
     else if planProblems != [ ] then
       fail (head planProblems)
+    else if releaseProblem != null then
+      fail releaseProblem
     else
       inventory;
 
@@ -202,6 +223,9 @@ let
       host = raw.host or (fail "host is missing");
       plan = raw.plan or (fail "plan is missing");
       state = raw.state or (fail "state is missing");
+      # Absent: the legacy app.package, as in files from before releases.
+      release = raw.release or null;
+      knownReleases = inventory.releases.known or [ ];
     in
     if !isAttrs raw then
       fail "is not a JSON object"
@@ -227,9 +251,13 @@ let
       fail "plan ${toJSON plan} is not in nix/inventory.json"
     else if state != "active" && state != "suspended" then
       fail "state ${toJSON state} is neither active nor suspended"
+    else if release != null && !matches releaseRe release then
+      fail "release ${toJSON release} is not a release name"
+    else if release != null && !elem release knownReleases then
+      fail "release ${toJSON release} is not in nix/inventory.json releases.known"
     else
       {
-        inherit slug uid host plan state;
+        inherit slug uid host plan state release;
         domains = uniqueSorted domains;
         pendingDomains = uniqueSorted pendingDomains;
       };
@@ -261,6 +289,8 @@ let
     );
 
   readInventory = file: checkInventory (builtins.fromJSON (readFile file));
+
+  isReleaseName = matches releaseRe;
 in
 {
   inherit
@@ -269,6 +299,7 @@ in
     slugProblem
     uidProblem
     hostnameProblem
+    isReleaseName
     checkInventory
     readInventory
     loadTenant

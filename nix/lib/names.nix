@@ -47,6 +47,9 @@ let
     {
       inherit slug user;
       inherit (t) uid host plan state domains;
+      # Which of app.releases runs the app; null for the legacy app.package. Only this
+      # tenant's app unit reads it (its ExecStart), so a new release restarts this tenant only.
+      release = t.release or null;
       gid = t.uid;
       active = t.state == "active";
       group = user;

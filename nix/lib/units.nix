@@ -149,7 +149,8 @@ let
           // settings.appServiceConfig // {
           User = p.user;
           Group = p.group;
-          ExecStart = settings.appCommand p;
+          # The command sees the tenant's own package, the one its release names.
+          ExecStart = settings.appCommand (p // { package = settings.packageOf p; });
           ExecStartPre = settings.appExecStartPre;
           RuntimeDirectory = p.runtimeDirectory;
           RuntimeDirectoryMode = "0700";

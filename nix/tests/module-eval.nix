@@ -25,8 +25,13 @@ let
         services.saasTenants = {
           enable = true;
           inherit tenantsDir inventoryFile hostName;
-          app.package = "/stub/app";
-          app.command = p: "/stub/app/bin/tenant-app --socket ${p.socket} --state ${p.statePath}";
+          # Store paths (types.package accepts nothing else) that no build ever made.
+          app.package = "${builtins.storeDir}/00000000000000000000000000000000-stub-app";
+          app.releases = {
+            "2026.11" = "${builtins.storeDir}/11111111111111111111111111111111-stub-app-2026.11";
+            "2026.12" = "${builtins.storeDir}/22222222222222222222222222222222-stub-app-2026.12";
+          };
+          app.command = p: "${p.package}/bin/tenant-app --socket ${p.socket} --state ${p.statePath}";
           tls.wildcard.dnsProvider = "rfc2136";
           generatedSecrets = [ "session-key" ];
           secretFiles.smtp-password = "/run/keys/smtp-password";
@@ -49,5 +54,6 @@ in
     inherit (cfg.services.nginx) enable enableReload serverNamesHashBucketSize serverNamesHashMaxSize;
   };
   postgresql = cfg.services.postgresql.enable;
+  inherit (cfg.services.saasTenants.app) defaultRelease;
   failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) cfg.assertions);
 }

@@ -1,6 +1,7 @@
 # NixOS VM test of the module's promise: a host running two tenants switches, through
 # specialisations, to four tenants (one of them `alpha-db`, beside `alpha`) and two custom
-# domains, then suspends one tenant, then removes one, and nothing that ran restarts.
+# domains, then suspends one tenant, then removes one, and nothing that ran restarts; then
+# moves one tenant to another app release, which restarts that tenant's app and nothing else.
 # It watches the InvocationID (a reload keeps it, a restart replaces it) of every existing
 # tenant's app, socket, database and route units, of the ACME units, postgresql.service and
 # nginx.service; that nginx logged no stop and its config reload succeeded; and that the
@@ -16,6 +17,7 @@ pkgs.testers.runNixOSTest {
     { lib, pkgs, ... }:
     let
       fixtures = ./fixtures;
+      demoApp = pkgs.callPackage ../demo-app.nix { };
       # No ACME server is reachable from the VM. The acme-<cert>.service units still write
       # their self-signed placeholders, which is what nginx serves here; the real orders are
       # kept from running so a failed order cannot fail the switch.
@@ -32,7 +34,9 @@ pkgs.testers.runNixOSTest {
         hostName = "machine";
         tenantsDir = fixtures + "/before";
         inventoryFile = fixtures + "/inventory.json";
-        app.package = pkgs.callPackage ../demo-app.nix { };
+        app.package = demoApp;
+        # Another store path for the same program: a release the switch must tell apart.
+        app.releases."2026.12" = demoApp.overrideAttrs { name = "tenant-demo-app-2026.12"; };
         tls.wildcard.dnsProvider = "rfc2136";
         generatedSecrets = [ "session-key" ];
       };
@@ -55,6 +59,10 @@ pkgs.testers.runNixOSTest {
         services.saasTenants.tenantsDir = lib.mkForce (fixtures + "/removed");
         systemd.services = noOrder "www.bravo.test";
       };
+      specialisation.alpha-db-released.configuration = {
+        services.saasTenants.tenantsDir = lib.mkForce (fixtures + "/released");
+        systemd.services = noOrder "www.bravo.test";
+      };
     };
 
   testScript =
@@ -64,6 +72,7 @@ pkgs.testers.runNixOSTest {
       threeTenants = "${toplevel}/specialisation/three-tenants";
       bravoSuspended = "${toplevel}/specialisation/bravo-suspended";
       charlieRemoved = "${toplevel}/specialisation/charlie-removed";
+      alphaDbReleased = "${toplevel}/specialisation/alpha-db-released";
     in
     ''
       def get(host, path="/"):
@@ -222,5 +231,20 @@ pkgs.testers.runNixOSTest {
           machine.succeed("sudo -u postgres psql -tAc \"select 1 from pg_database where datname = 'tenant-charlie'\" | grep -qx 1")
           answers("alpha.tenants.test", "alpha")
           answers("alpha-db.tenants.test", "alpha-db")
+
+      with subtest("moving one tenant to another release restarts its app and nothing else"):
+          moved = "tenant-app@alpha-db.service"
+          others = [u for u in more if "charlie" not in u and u not in suspended and u != moved]
+          before = invocation_ids(others)
+          app_before = invocation_ids([moved])
+          cursor = journal_cursor()
+          output = switch("${alphaDbReleased}")
+          assert_not_acted_on(output, others)
+          assert_kept(before, cursor)
+          machine.wait_for_unit(moved)
+          assert invocation_ids([moved]) != app_before, "the moved tenant's app kept running"
+          machine.succeed(f"systemctl show -P ExecStart {moved} | grep -q tenant-demo-app-2026.12")
+          answers("alpha-db.tenants.test", "alpha-db")
+          answers("alpha.tenants.test", "alpha")
     '';
 }

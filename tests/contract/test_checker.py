@@ -323,3 +323,69 @@ def test_check_cli_refuses_a_symlinked_tenant(
 def test_a_domain_the_operator_owns_is_refused(checkout: Path, domain: str, why: str) -> None:
     edit(checkout, "acme", domains=[domain])
     assert problems(checkout) == [f"tenants/acme.json:4: domains: '{domain}' {why}"]
+
+
+RELEASES_OF = "nix/inventory.json's releases: "
+
+
+def set_releases(root: Path, releases: object) -> None:
+    path = root / "nix/inventory.json"
+    inventory = json.loads(path.read_text())
+    if releases is None:
+        inventory.pop("releases", None)
+    else:
+        inventory["releases"] = releases
+    path.write_text(json.dumps(inventory))
+
+
+def test_a_tenant_may_name_a_known_release(checkout: Path) -> None:
+    set_releases(checkout, {"default": "2026.11", "known": ["2026.11", "2026.12"]})
+    edit(checkout, "acme", release="2026.12")
+    assert problems(checkout) == []
+
+
+def test_an_unknown_release_is_refused_naming_the_file_and_field(checkout: Path) -> None:
+    edit(checkout, "acme", release="2027.01")
+    assert problems(checkout) == [
+        "tenants/acme.json:8: release: unknown release '2027.01' (one of "
+        + RELEASES_OF
+        + "2026.11)"
+    ]
+
+
+def test_removing_a_release_a_tenant_still_names_is_refused(checkout: Path) -> None:
+    set_releases(checkout, {"default": "2026.12", "known": ["2026.11", "2026.12"]})
+    edit(checkout, "acme", release="2026.11")
+    assert problems(checkout) == []
+    set_releases(checkout, {"default": "2026.12", "known": ["2026.12"]})
+    assert problems(checkout) == [
+        "tenants/acme.json:8: release: unknown release '2026.11' (one of "
+        + RELEASES_OF
+        + "2026.12)"
+    ]
+
+
+def test_a_release_in_a_fleet_without_releases_is_refused(checkout: Path) -> None:
+    set_releases(checkout, None)
+    edit(checkout, "acme", release="2026.11")
+    why = "unknown release '2026.11': nix/inventory.json lists no releases"
+    assert problems(checkout) == [f"tenants/acme.json:8: release: {why}"]
+
+
+@pytest.mark.parametrize(
+    ("releases", "why"),
+    [
+        ({"default": "2026.12", "known": ["2026.11"]}, "default '2026.12' is not one of known"),
+        ({"default": "2026.11", "known": ["2026.11", "2026.11"]}, "a release twice"),
+        ({"default": "2026.11", "known": []}, "at least 1 item"),
+        ({"default": "../x", "known": ["../x"]}, "should match pattern"),
+    ],
+)
+def test_a_broken_release_list_is_an_inventory_problem(
+    checkout: Path, releases: object, why: str
+) -> None:
+    set_releases(checkout, releases)
+    found = problems(checkout)
+    assert found, releases
+    assert all(p.startswith("nix/inventory.json") for p in found), found
+    assert any(why in p for p in found), found

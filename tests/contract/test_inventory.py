@@ -65,3 +65,32 @@ def test_why_ours_names_the_base_domain_its_parents_and_host_addresses() -> None
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValidationError):
         inventory(a=0)
+
+
+def test_releases_are_optional_and_name_the_default() -> None:
+    assert inventory(a=1).default_release is None
+    fleet = Inventory.model_validate(
+        {
+            **inventory(a=1).model_dump(by_alias=True),
+            "releases": {"default": "2026.12", "known": ["2026.11", "2026.12"]},
+        }
+    )
+    assert fleet.default_release == "2026.12"
+    assert fleet.release_problem("2026.11") is None
+    assert fleet.release_problem("2027.01") == (
+        "unknown release '2027.01' (one of nix/inventory.json's releases: 2026.11, 2026.12)"
+    )
+
+
+def test_the_stored_inventory_reads_back_with_its_releases() -> None:
+    # The queue keeps the inventory as JSON in meta; intake reads the default from there.
+    fleet = Inventory.model_validate(
+        {
+            **inventory(a=1).model_dump(by_alias=True),
+            "releases": {"default": "2026.11", "known": ["2026.11"]},
+        }
+    )
+    again = Inventory.model_validate_json(fleet.model_dump_json(by_alias=True))
+    assert again == fleet
+    legacy = inventory(a=1)
+    assert Inventory.model_validate_json(legacy.model_dump_json(by_alias=True)) == legacy

@@ -93,6 +93,24 @@ def test_inventory_base_domain_or_plans_touch_every_host() -> None:
         assert result.why("web-1") == (f"nix/inventory.json: {key} changed",)
 
 
+def test_moving_the_default_release_deploys_nothing_but_the_known_list_every_host() -> None:
+    before = {**INVENTORY, "releases": {"default": "2026.11", "known": ["2026.11", "2026.12"]}}
+    moved = {**INVENTORY, "releases": {"default": "2026.12", "known": ["2026.11", "2026.12"]}}
+    result = change(
+        {"nix/inventory.json": json.dumps(before).encode()},
+        {"nix/inventory.json": json.dumps(moved).encode()},
+    )
+    assert hosts_touched(result, ("web-1", "web-2")) == set()
+    # Each host asserts it has a package for every known release: a new one is checked there.
+    grown = {**moved, "releases": {"default": "2026.12", "known": ["2026.11", "2026.12", "x"]}}
+    result = change(
+        {"nix/inventory.json": json.dumps(moved).encode()},
+        {"nix/inventory.json": json.dumps(grown).encode()},
+    )
+    assert result.every_host
+    assert result.why("web-1") == ("nix/inventory.json: releases changed",)
+
+
 def test_files_outside_the_deploy_touch_nothing() -> None:
     result = change(
         {},

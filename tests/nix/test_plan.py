@@ -53,6 +53,13 @@ def state_repo(tmp_path: Path) -> Path:
     return repo
 
 
+def set_releases(repo: Path, *, default: str, known: list[str]) -> None:
+    path = repo / "nix" / "inventory.json"
+    inventory = json.loads(path.read_text())
+    inventory["releases"] = {"default": default, "known": known}
+    path.write_text(json.dumps(inventory, indent=2, sort_keys=True) + "\n")
+
+
 def run_plan(repo: Path, *args: str) -> int:
     """The exit code of `gitops-bot plan --repo REPO ARGS`; output goes to capsys."""
     parser = argparse.ArgumentParser()
@@ -144,6 +151,34 @@ class TestWithNix:
         assert host(report, "web-2")["changed"] == ["carol"]
         assert host(report, "web-2")["restart"] == ["tenant-app@carol.service"]
         assert host(report, "web-1")["restart"] == []
+
+    def test_a_release_change_restarts_that_tenants_app_only(
+        self, state_repo: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        set_releases(state_repo, default="2026.11", known=["2026.11", "2026.12"])
+        write_tenant(state_repo / "tenants", "alpha", release="2026.11")
+        write_tenant(state_repo / "tenants", "carol", host="web-2", plan="free", release="2026.11")
+        commit(state_repo, "2026.12 is known; alpha and carol name 2026.11")
+        write_tenant(state_repo / "tenants", "alpha", release="2026.12")
+        commit(state_repo, "alpha moves to 2026.12")
+        report = plan_json(state_repo, capsys)
+        web1 = host(report, "web-1")
+        assert web1["changed"] == ["alpha"]
+        assert web1["restart"] == ["tenant-app@alpha.service"]
+        assert web1["start"] == web1["stop"] == web1["nginx_changes"] == []
+        assert host(report, "web-2")["restart"] == host(report, "web-2")["changed"] == []
+        assert report["notes"] == []
+
+    def test_moving_the_default_release_restarts_nobody(
+        self, state_repo: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        set_releases(state_repo, default="2026.11", known=["2026.11", "2026.12"])
+        write_tenant(state_repo / "tenants", "alpha", release="2026.11")
+        commit(state_repo, "alpha names 2026.11")
+        set_releases(state_repo, default="2026.12", known=["2026.11", "2026.12"])
+        commit(state_repo, "new tenants get 2026.12")
+        for plan_of_host in plan_json(state_repo, capsys)["hosts"]:
+            assert plan_of_host["changed"] == plan_of_host["restart"] == [], plan_of_host
 
     def test_a_new_naming_scheme_is_announced_as_a_one_time_migration(
         self, state_repo: Path, capsys: pytest.CaptureFixture[str]

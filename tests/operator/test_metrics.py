@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from gitops_bot.config import Settings
+from gitops_bot.intake.releases import queue_release_change
 from gitops_bot.server.app import create_app
 from gitops_bot.store.queue import Store
 from gitops_bot.writer.writer import Writer
-from helpers import ADMIN_TOKEN, post_event, signed_headers, signup
+from helpers import ADMIN_TOKEN, post_event, repo_for, seed_state_repo, signed_headers, signup
 
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -111,3 +114,51 @@ def test_every_app_has_its_own_registry(settings: Settings, state_repo: Path) ->
     # Two apps in one process (as in these tests) must not collide on metric names.
     first, second = create_app(settings), create_app(settings)
     assert scrape(first.test_client()) == scrape(second.test_client())
+
+
+def releases_in(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> dict[str, float]:
+    return {
+        dict(labels)["release"]: value
+        for (name, labels), value in samples.items()
+        if name == "gitops_bot_tenants"
+    }
+
+
+def test_tenants_are_counted_per_release_as_commits_land(
+    settings: Settings, seed_dir: Path
+) -> None:
+    inventory_path = seed_dir / "nix/inventory.json"
+    inventory = json.loads(inventory_path.read_text())
+    inventory["releases"] = {"default": "2026.11", "known": ["2026.11", "2026.12"]}
+    inventory_path.write_text(json.dumps(inventory))
+    seed_state_repo(settings)
+    client = create_app(settings).test_client()
+    # The three examples name no release: the legacy app.package, counted as "".
+    assert releases_in(scrape(client)) == {"": 3}
+    for slug in ("r-one", "r-two"):
+        assert post_event(client, signup(slug)).status_code == 202
+    # Queued, not on the branch yet: nothing runs them.
+    assert releases_in(scrape(client)) == {"": 3}
+    with Store(settings.database_path) as store:
+        repo = repo_for(settings)
+        writer = Writer(store=store, repo=repo, settings=settings)
+        writer.drain_once()
+        assert releases_in(scrape(client)) == {"": 3, "2026.11": 2}
+        answer = queue_release_change(
+            store, settings, slug="r-one", release="2026.12", reason="canary"
+        )
+        assert answer.status == 202
+        writer.drain_once()
+        assert releases_in(scrape(client)) == {"": 3, "2026.11": 1, "2026.12": 1}
+        repo.close()
+    # A queue file from before the column: the next read of the branch fills it in.
+    with closing(sqlite3.connect(settings.database_path)) as db:
+        db.execute("ALTER TABLE tenants DROP COLUMN release")
+        db.execute("PRAGMA user_version = 8")
+    with Store(settings.database_path) as store:
+        store.migrate()
+        assert releases_in(scrape(client)) == {"": 5}
+        repo = repo_for(settings)
+        Writer(store=store, repo=repo, settings=settings).head()
+        repo.close()
+    assert releases_in(scrape(client)) == {"": 3, "2026.11": 1, "2026.12": 1}

@@ -17,6 +17,7 @@ from nix_helpers import (
     NIX_DIR,
     NIXPKGS_LIB,
     needs_nix,
+    nix_error,
     nix_eval,
     nix_path,
     write_tenant,
@@ -105,12 +106,12 @@ def write_fleet(directory: Path, fleet: list[tuple[str, int]], **fields: Any) ->
         write_tenant(directory, slug, uid=uid, domains=domains, state=state, **fields)
 
 
-def core(directory: Path) -> dict[str, Any]:
+def core(directory: Path, inventory: Path = INVENTORY) -> dict[str, Any]:
     """Per tenant: its names in each namespace and its units; per host: its problems."""
     settings_expr = "lib.defaultSettings"
     result: dict[str, Any] = nix_eval(
         f"let lib = import {nix_path(NIX_DIR / 'lib.nix')}; "
-        f"inventory = lib.readInventory {nix_path(INVENTORY)}; "
+        f"inventory = lib.readInventory {nix_path(inventory)}; "
         f"dir = {nix_path(directory)}; "
         "tenants = lib.loadTenants { inherit dir inventory; }; "
         "plans = builtins.mapAttrs (_: lib.tenantPlan inventory) tenants; "
@@ -205,11 +206,11 @@ needs_nixpkgs_lib = pytest.mark.skipif(
 FIXTURES: Final = NIX_DIR / "tests" / "fixtures"
 
 
-def module(directory: Path) -> dict[str, Any]:
+def module(directory: Path, inventory: Path = FIXTURES / "inventory.json") -> dict[str, Any]:
     result: dict[str, Any] = nix_eval(
         f"import {nix_path(NIX_DIR / 'tests' / 'module-eval.nix')} {{ "
         f"nixpkgsLib = {nix_path(Path(NIXPKGS_LIB))}; tenantsDir = {nix_path(directory)}; "
-        f'inventoryFile = {nix_path(FIXTURES / "inventory.json")}; hostName = "machine"; }}'
+        f'inventoryFile = {nix_path(inventory)}; hostName = "machine"; }}'
     )
     return result
 
@@ -248,3 +249,99 @@ def test_the_module_evaluates_every_valid_fleet_and_removing_one_changes_nobody_
         assert set(new[option]) <= set(old[option]), option
         for name in new[option]:
             assert old[option][name] == new[option][name], (option, name)
+
+
+# --- releases: moving one tenant to another release restarts that tenant's app only ------
+
+# None is a file from before releases (the legacy app.package).
+RELEASES: Final = (None, "2026.11", "2026.12")
+
+
+def with_releases(source: Path, target: Path) -> Path:
+    """`source`'s inventory, listing RELEASES as the releases tenants may name."""
+    inventory = json.loads(source.read_text())
+    inventory["releases"] = {"default": "2026.11", "known": [r for r in RELEASES if r]}
+    target.write_text(json.dumps(inventory))
+    return target
+
+
+def write_releases(
+    directory: Path, fleet: list[tuple[str, int]], moved: str, **fields: Any
+) -> None:
+    """`fleet` with a release per tenant chosen by its uid; `moved` gets the next one."""
+    for slug, uid in fleet:
+        step = 1 if slug == moved else 0
+        release = RELEASES[(uid + step) % len(RELEASES)]
+        domains = (f"{slug}.shop.example",) if has_domain(uid) else ()
+        state = "active" if is_active(uid) else "suspended"
+        write_tenant(
+            directory, slug, uid=uid, domains=domains, state=state, release=release, **fields
+        )
+
+
+@PROPERTY
+@given(fleet=fleets(), pick=st.integers(min_value=0))
+def test_changing_one_tenants_release_changes_its_app_unit_and_nothing_else(
+    fleet: list[tuple[str, int]], pick: int
+) -> None:
+    moved, uid = fleet[pick % len(fleet)]
+    with tempfile.TemporaryDirectory() as scratch:
+        inventory = with_releases(INVENTORY, Path(scratch, "inventory.json"))
+        before, after = Path(scratch, "before"), Path(scratch, "after")
+        write_releases(before, fleet, moved="")
+        write_releases(after, fleet, moved=moved)
+        old, new = core(before, inventory), core(after, inventory)
+    assert all(p == [] for p in [*old["problems"].values(), *new["problems"].values()])
+    for slug, tenant in old["tenants"].items():
+        if slug != moved:
+            assert unit_texts(new["tenants"][slug]) == unit_texts(tenant), slug
+    was, now = old["tenants"][moved], new["tenants"][moved]
+    changed = {u for u in was["services"] if was["services"][u] != now["services"][u]}
+    # A suspended tenant runs no app, so its new release changes nothing until it resumes.
+    assert changed == ({f"tenant-app@{moved}"} if is_active(uid) else set())
+    assert set(was["services"]) == set(now["services"])
+    assert (was["sockets"], was["vhosts"], was["certs"]) == (
+        now["sockets"],
+        now["vhosts"],
+        now["certs"],
+    )
+    assert was["namespaces"] == now["namespaces"]
+
+
+def test_an_unknown_release_stops_evaluation_naming_the_file(tmp_path: Path) -> None:
+    write_tenant(tmp_path / "tenants", "alpha", release="2027.01")
+    error = nix_error(
+        f"let lib = import {nix_path(NIX_DIR / 'lib.nix')}; in builtins.attrNames "
+        f"(lib.loadTenants {{ dir = {nix_path(tmp_path / 'tenants')}; "
+        f"inventory = lib.readInventory {nix_path(INVENTORY)}; }})"
+    )
+    assert 'tenants/alpha.json: release "2027.01" is not in nix/inventory.json releases.known' in (
+        error
+    )
+
+
+@needs_nixpkgs_lib
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fleet=fleets(max_size=6), pick=st.integers(min_value=0))
+def test_the_module_restarts_only_the_moved_tenants_app_for_a_new_release(
+    fleet: list[tuple[str, int]], pick: int
+) -> None:
+    moved, uid = fleet[pick % len(fleet)]
+    with tempfile.TemporaryDirectory() as scratch:
+        inventory = with_releases(FIXTURES / "inventory.json", Path(scratch, "inventory.json"))
+        before, after = Path(scratch, "before"), Path(scratch, "after")
+        write_releases(before, fleet, moved="", host="machine", plan="small")
+        write_releases(after, fleet, moved=moved, host="machine", plan="small")
+        old, new = module(before, inventory), module(after, inventory)
+    assert old["failedAssertions"] == new["failedAssertions"] == []
+    for option in ("services", "sockets", "users", "virtualHosts", "certificates"):
+        assert set(old[option]) == set(new[option]), option
+        changed = {name for name in old[option] if old[option][name] != new[option][name]}
+        expected = {f"tenant-app@{moved}"} if option == "services" and is_active(uid) else set()
+        assert changed == expected, option
+    if is_active(uid):
+        release = RELEASES[(uid + 1) % len(RELEASES)]
+        exec_start = json.loads(new["services"][f"tenant-app@{moved}"])["serviceConfig"][
+            "ExecStart"
+        ]
+        assert f"-stub-app{'-' + release if release else ''}/bin/" in exec_start

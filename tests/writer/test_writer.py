@@ -107,12 +107,14 @@ def test_committed_file_is_canonical_and_holds_nothing_personal(
         "domains",
         "pendingDomains",
         "uid",
+        "release",
     }
     assert "Jane" not in text
     assert "Doe" not in text
     assert data["customerRef"] == "cus_42"
     assert data["domains"] == []
     assert data["pendingDomains"] == ["shop.jane.example"]
+    assert data["release"] == "2026.11"
 
 
 def test_status_moves_to_committed(client: FlaskClient, writer: Writer, store: Store) -> None:
