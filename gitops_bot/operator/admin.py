@@ -123,7 +123,7 @@ def _bad_parameter(bad: tenantlist.BadParameter) -> tuple[Response | str, int]:
     """400 naming the parameter: a hand-edited link is the operator's typo, not our error."""
     if _wants_html():
         return render_template("problem.html", problem=str(bad), nonce=g.csp_nonce), 400
-    return jsonify({"error": str(bad), "parameter": bad.name}), 400
+    return jsonify({"error": str(bad), "field": bad.name}), 400
 
 
 @bp.post("/admin/login")

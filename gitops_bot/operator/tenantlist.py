@@ -50,8 +50,11 @@ SORT_LABELS: Final = (
     ("-host", "host, z-a"),
 )
 _ELAPSED: Final = frozenset({"age", "changed"})
-_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
-_SLUG_PART: Final = re.compile(r"[a-z0-9-]{1,63}")
+# The parameters' grammar, shared with /openapi.json so the document and the page agree.
+NAME_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}"
+SLUG_PART_PATTERN: Final = r" *[A-Za-z0-9-]{0,63} *"
+_NAME: Final = re.compile(NAME_PATTERN)
+_SLUG_PART: Final = re.compile(SLUG_PART_PATTERN)
 _NUMBER: Final = re.compile(r"[0-9]{1,7}")
 _COLUMNS: Final = "slug, plan, host, state, since, changed_at, commit_sha, review_url, deploy_url"
 
@@ -143,10 +146,10 @@ def parse(args: Mapping[str, str]) -> ListQuery:
         names[name] = value
     parts = {}
     for name in ("prefix", "q"):
-        value = args.get(name, "").strip().lower()
-        if value and not _SLUG_PART.fullmatch(value):
+        value = args.get(name, "")
+        if not _SLUG_PART.fullmatch(value):
             raise BadParameter(name, "part of a slug: a-z, 0-9 and '-', at most 63")
-        parts[name] = value
+        parts[name] = value.strip(" ").lower()
     sort = args.get("sort", "") or "slug"
     if sort.removeprefix("-") not in SORT_COLUMNS:
         keys = ", ".join(SORT_COLUMNS)
@@ -159,9 +162,9 @@ def parse(args: Mapping[str, str]) -> ListQuery:
 
 
 def _number(args: Mapping[str, str], name: str, default: int, highest: int) -> int:
-    text = args.get(name, "")
-    if not text:
+    if name not in args:
         return default
+    text = args[name]
     if not _NUMBER.fullmatch(text) or not 1 <= int(text) <= highest:
         raise BadParameter(name, f"a whole number from 1 to {highest:,}")
     return int(text)

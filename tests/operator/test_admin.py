@@ -183,7 +183,7 @@ def test_a_bad_parameter_is_a_400_naming_it(client: FlaskClient, query: str, nam
     answer = client.get(f"/admin?{query}", headers=BEARER)
     assert answer.status_code == 400
     assert answer.json is not None
-    assert answer.json["parameter"] == name
+    assert answer.json["field"] == name
     assert repr(name) in answer.json["error"]
     page = client.get(f"/admin?{query}", headers={**BEARER, **BROWSER})
     assert page.status_code == 400
