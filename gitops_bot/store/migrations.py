@@ -57,10 +57,16 @@ STEPS = (
 )
 CURRENT = STEPS[-1].version
 
-# Seats per host are kept by triggers; a recount at every start corrects any drift.
+# Seats per host, and the tenant list's counts, are kept by triggers; a recount at every
+# start corrects any drift.
 _RECOUNT = """
 DELETE FROM host_seats;
 INSERT INTO host_seats (host, taken) SELECT host, count(*) FROM tenants GROUP BY host;
+DELETE FROM tenant_list_counts;
+INSERT INTO tenant_list_counts (field, value, tenants)
+    SELECT 'state', state, count(*) FROM tenant_list GROUP BY state
+    UNION ALL SELECT 'plan', coalesce(plan, ''), count(*) FROM tenant_list GROUP BY plan
+    UNION ALL SELECT 'host', coalesce(host, ''), count(*) FROM tenant_list GROUP BY host;
 """
 
 

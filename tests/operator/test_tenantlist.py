@@ -62,6 +62,37 @@ def test_the_list_follows_reservations_transitions_and_the_branch(queue: Store) 
     assert listed(queue)["acme"][:3] == ("business", "web-2", "deleted")
 
 
+def test_the_kept_counts_agree_with_counting_and_survive_a_restart(
+    queue: Store, tmp_path: Path
+) -> None:
+    fleet(queue, 25)
+    with queue.transaction():
+        queue.reserve(slug="late", host="web-2", plan="pro", domains=())
+    queue.add_transition("t001", "suspended")
+    queue.add_transition("late", "accepted")
+    queue.release("late")
+    inventory = INVENTORY
+    queue.sync_repo("head", inventory, [RepoTenant("t002", "web-2", "business", ())])
+    queries = [{}, {"state": "failed"}, {"state": "live"}, {"state": "suspended"}]
+    queries += [{"plan": "pro"}, {"plan": "business"}, {"host": "web-2"}, {"host": "web-9"}]
+
+    def counts() -> list[tuple[int, int]]:
+        shown = []
+        for args in queries:
+            query = tenantlist.parse(args)
+            page = tenantlist.read_page(queue.connection, query)
+            (counted,) = queue.connection.execute(*tenantlist.count_sql(query)).fetchone()
+            assert page.matched == counted, args
+            shown.append((page.matched, page.total))
+        return shown
+
+    before = counts()
+    assert before[0] == (26, 26)
+    queue.connection.execute("UPDATE tenant_list_counts SET tenants = 0")
+    queue.migrate()  # what every process does at start
+    assert counts() == before
+
+
 def test_a_tenant_without_history_is_listed_only_while_it_holds_a_seat(queue: Store) -> None:
     with queue.transaction():
         queue.reserve(slug="brief", host="web-1", plan="free", domains=())

@@ -68,7 +68,6 @@ CREATE TRIGGER IF NOT EXISTS tenant_list_transition AFTER INSERT ON transitions 
     UPDATE tenant_list SET
         state = NEW.status,
         recorded = 1,
-        since = CASE WHEN since IS NULL OR NEW.at < since THEN NEW.at ELSE since END,
         changed_at = NEW.at,
         commit_sha = coalesce(NEW.commit_sha, commit_sha),
         review_url = CASE WHEN NEW.status = 'pr_open' AND NEW.url IS NOT NULL
@@ -76,6 +75,8 @@ CREATE TRIGGER IF NOT EXISTS tenant_list_transition AFTER INSERT ON transitions 
         deploy_url = CASE WHEN NEW.status IN ('deploying', 'deployed', 'live')
             AND NEW.url IS NOT NULL THEN NEW.url ELSE deploy_url END
     WHERE slug = NEW.slug;
+    -- Apart, so that only a tenant's first transition rewrites the since index.
+    UPDATE tenant_list SET since = NEW.at WHERE slug = NEW.slug AND since IS NULL;
 END;
 CREATE TRIGGER IF NOT EXISTS tenant_list_reserved AFTER INSERT ON tenants BEGIN
     INSERT INTO tenant_list (slug, plan, host, state)
@@ -97,6 +98,44 @@ END;
 -- A tenant with a history stays listed (failed, deleted) with the plan and host it last had.
 CREATE TRIGGER IF NOT EXISTS tenant_list_freed AFTER DELETE ON tenants BEGIN
     DELETE FROM tenant_list WHERE slug = OLD.slug AND NOT recorded;
+END;
+-- How many listed tenants have each state, plan and host, kept by triggers on tenant_list
+-- (and recounted at every start, like host_seats), so the page's count of a single filter,
+-- or of everyone, is one row rather than a count of 100,000. A missing plan or host is ''.
+CREATE TABLE IF NOT EXISTS tenant_list_counts (
+    field TEXT NOT NULL,
+    value TEXT NOT NULL,
+    tenants INTEGER NOT NULL,
+    PRIMARY KEY (field, value)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS tenant_list_counted AFTER INSERT ON tenant_list BEGIN
+    INSERT INTO tenant_list_counts (field, value, tenants)
+        VALUES ('state', NEW.state, 1), ('plan', coalesce(NEW.plan, ''), 1),
+            ('host', coalesce(NEW.host, ''), 1)
+        ON CONFLICT (field, value) DO UPDATE SET tenants = tenants + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS tenant_list_uncounted AFTER DELETE ON tenant_list BEGIN
+    UPDATE tenant_list_counts SET tenants = tenants - 1
+        WHERE (field = 'state' AND value = OLD.state)
+            OR (field = 'plan' AND value = coalesce(OLD.plan, ''))
+            OR (field = 'host' AND value = coalesce(OLD.host, ''));
+END;
+-- A transition changes the state alone: one row down, one row up.
+CREATE TRIGGER IF NOT EXISTS tenant_list_recounted AFTER UPDATE OF state ON tenant_list
+WHEN NEW.state IS NOT OLD.state BEGIN
+    UPDATE tenant_list_counts SET tenants = tenants - 1
+        WHERE field = 'state' AND value = OLD.state;
+    INSERT INTO tenant_list_counts (field, value, tenants) VALUES ('state', NEW.state, 1)
+        ON CONFLICT (field, value) DO UPDATE SET tenants = tenants + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS tenant_list_moved AFTER UPDATE OF plan, host ON tenant_list
+WHEN NEW.plan IS NOT OLD.plan OR NEW.host IS NOT OLD.host BEGIN
+    UPDATE tenant_list_counts SET tenants = tenants - 1
+        WHERE (field = 'plan' AND value = coalesce(OLD.plan, ''))
+            OR (field = 'host' AND value = coalesce(OLD.host, ''));
+    INSERT INTO tenant_list_counts (field, value, tenants)
+        VALUES ('plan', coalesce(NEW.plan, ''), 1), ('host', coalesce(NEW.host, ''), 1)
+        ON CONFLICT (field, value) DO UPDATE SET tenants = tenants + 1;
 END;
 -- The operator view's last errors: the newest failed events, without reading every event.
 CREATE INDEX IF NOT EXISTS events_failed ON events (finished_at) WHERE status = 'failed';
