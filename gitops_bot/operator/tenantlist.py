@@ -248,6 +248,13 @@ def read_page(db: sqlite3.Connection, query: ListQuery) -> Page:
     return Page(rows, int(matched), int(total), query)
 
 
+def menu(db: sqlite3.Connection, column: str, chosen: str) -> list[str]:
+    """A filter's choices: the values in the list, and the chosen one even if none has it
+    (yet), so that submitting the form again keeps it."""
+    values = distinct(db, column)
+    return sorted({*values, chosen}) if chosen and chosen not in values else values
+
+
 def _counted(db: sqlite3.Connection, field: str, value: str | None = None) -> int:
     """Tenants with this value of `field` (all of them without one), from the kept counts."""
     sql = "SELECT coalesce(sum(tenants), 0) FROM tenant_list_counts WHERE field = ?"

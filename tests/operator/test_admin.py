@@ -13,8 +13,9 @@ from flask.testing import FlaskClient
 from pydantic import SecretStr
 
 from gitops_bot.config import Settings
+from gitops_bot.operator import overview, tenantlist
 from gitops_bot.server.app import create_app
-from gitops_bot.store import errorlog
+from gitops_bot.store import domainchecks, errorlog
 from gitops_bot.store.queue import Store
 from gitops_bot.web.auth import (
     LOGIN_FAILURES,
@@ -133,6 +134,9 @@ def test_filters_and_sorting_by_query_string(client: FlaskClient, fleet: Store) 
     assert "alpha" not in shown("plan=free")
     assert shown("prefix=ch") == ["charlie"]
     assert shown("state=failed&sort=-changed") == ["doomed"]
+    # A state nobody is in yet stays chosen in the menu, so the form keeps it.
+    deploying = client.get("/admin?state=deploying", headers=BEARER).text
+    assert "<option selected>deploying</option>" in deploying
 
 
 def test_pages_link_to_each_other_and_keep_the_filters(client: FlaskClient, store: Store) -> None:
@@ -359,3 +363,33 @@ def test_errors_fold_repeats_and_keep_only_the_last_few(client: FlaskClient, sto
     assert (kept[0].message, kept[0].repeats) == (f"failure {errorlog.KEEP + 4}", 2)
     assert kept[-1].message == "failure 5"
     assert "2 times" in client.get("/admin", headers=BEARER).text
+
+
+def test_every_query_the_page_runs_reads_an_index_without_sorting(store: Store) -> None:
+    """All of the page, not only its list: no panel may grow with the fleet or its history."""
+    db = store.connection
+    db.execute("ANALYZE")
+    ran: list[str] = []
+    db.set_trace_callback(ran.append)
+    try:
+        tenantlist.read_page(db, tenantlist.parse({"state": "failed", "sort": "-changed"}))
+        tenantlist.distinct(db, "plan")
+        overview.host_loads(store)
+        overview.queue_state(store)
+        overview.last_errors(store)
+        domainchecks.everything(db)
+    finally:
+        db.set_trace_callback(None)
+    selects = [sql for sql in ran if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
+    assert len(selects) >= 8
+    # Tables that stay small whatever the fleet: a host each, a few pruned errors, settings.
+    small = {"host_seats", "meta", "errors", "tenant_list_counts"}
+    for sql in selects:
+        steps = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        read = {step.split()[1] for step in steps if step.startswith(("SCAN", "SEARCH"))}
+        if read <= small:
+            continue
+        assert not any("TEMP B-TREE" in step for step in steps), (sql, steps)
+        unindexed = [s for s in steps if s.startswith("SCAN") and "INDEX" not in s]
+        # `seen` is the menus' recursive seek: one row a step, one step a value.
+        assert all(step.split()[1] in small | {"seen"} for step in unindexed), (sql, steps)
