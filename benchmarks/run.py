@@ -66,6 +66,12 @@ FIGURES = (
         "6. Memory during a burst",
         quick={"sizes": (50,)},
     ),
+    Figure(
+        "admin",
+        "admin_pages",
+        "7. Operator view at fleet size",
+        quick={"runs": 1, "sizes": (10, 30)},
+    ),
 )
 
 

@@ -54,13 +54,20 @@ STEPS = (
     Step(7, "0007_ended_sessions.sql", _has_table("ended_sessions")),
     Step(8, "0008_domain_checks.sql", _has_table("domain_checks")),
     Step(9, "0009_tenant_release.sql", _has_column("tenants", "release")),
+    Step(10, "0010_tenant_list.sql", _has_table("tenant_list")),
 )
 CURRENT = STEPS[-1].version
 
-# Seats per host are kept by triggers; a recount at every start corrects any drift.
+# Seats per host, and the tenant list's counts, are kept by triggers; a recount at every
+# start corrects any drift.
 _RECOUNT = """
 DELETE FROM host_seats;
 INSERT INTO host_seats (host, taken) SELECT host, count(*) FROM tenants GROUP BY host;
+DELETE FROM tenant_list_counts;
+INSERT INTO tenant_list_counts (field, value, tenants)
+    SELECT 'state', state, count(*) FROM tenant_list GROUP BY state
+    UNION ALL SELECT 'plan', coalesce(plan, ''), count(*) FROM tenant_list GROUP BY plan
+    UNION ALL SELECT 'host', coalesce(host, ''), count(*) FROM tenant_list GROUP BY host;
 """
 
 

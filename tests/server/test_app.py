@@ -135,3 +135,9 @@ def test_operator_endpoints_answer_as_documented(
     assert opened.status_code == 200
     assert opened.mimetype == media_type
     assert media_type in operation["responses"]["200"]["content"]
+    if path == "/admin":
+        names = [parameter["name"] for parameter in operation["parameters"]]
+        assert names == ["state", "plan", "host", "prefix", "q", "sort", "page", "per_page"]
+        bad = client.get("/admin?page=0", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert bad.status_code == 400
+        assert bad.mimetype in operation["responses"]["400"]["content"]

@@ -153,3 +153,42 @@ def test_operator_logs_in_filters_and_reads_it_on_a_phone(
     assert problems == []
     for name in ("admin-login.png", "admin-desktop.png", "admin-phone.png"):
         assert (SCREENSHOTS / name).stat().st_size > 1000
+
+
+def test_on_a_phone_the_pages_fit_the_screen_and_link_to_each_other(
+    server: Server, fleet: list[str], browser: Any
+) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    context = browser.new_context(
+        viewport=PHONE, extra_http_headers={"Authorization": f"Bearer {server.admin_token}"}
+    )
+    page = context.new_page()
+    everyone = sorted([*fleet, "acme", "globex", "initech"])
+    assert page.goto(f"{server.url}/admin?per_page=4").status == 200
+    assert shown(page) == everyone[:4]
+    assert page.locator('[data-testid="pages-top"] >> text=Page 1 of 3').is_visible()
+    # Nothing is wider than the phone: no sideways scrolling, on any page.
+    overflow = "document.scrollingElement.scrollWidth <= window.innerWidth"
+    assert page.evaluate(overflow)
+    page.screenshot(path=SCREENSHOTS / "admin-phone-paged.png", full_page=True)
+
+    page.locator('[data-testid="pages-top"] a[rel=next]').click()
+    page.wait_for_url("**/admin?page=2&per_page=4")
+    assert shown(page) == everyone[4:8]
+    assert page.evaluate(overflow)
+    page.locator('[data-testid="pages-bottom"] a[rel=next]').click()
+    page.wait_for_url("**/admin?page=3&per_page=4")
+    assert shown(page) == everyone[8:]
+    assert page.locator('[data-testid="pages-top"] a[rel=next]').count() == 0
+    page.locator('[data-testid="pages-top"] a[rel=prev]').click()
+    page.wait_for_url("**/admin?page=2&per_page=4")
+    assert shown(page) == everyone[4:8]
+
+    # The sort menu stands in for the table's headings, which a phone does not show.
+    page.select_option("select[name=sort]", "-slug")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**sort=-slug*")
+    assert shown(page) == everyone[::-1][:4]
+    assert page.evaluate(overflow)
+    context.close()
+    assert (SCREENSHOTS / "admin-phone-paged.png").stat().st_size > 1000
