@@ -22,6 +22,8 @@ _MILESTONE: Final = {
     "deployed": "deployed",
     "live": "live",
 }
+# The statuses that can end a stage, so that no other transition pays for a look.
+STAGE_ENDS: Final = frozenset(_MILESTONE) - {"accepted"}
 _STARTS: Final = {
     "committed": "accepted",
     "deploying": "committed",
@@ -102,4 +104,5 @@ def bucket(seconds: float) -> str:
 
 
 def le_label(bound: float) -> str:
-    return f"{bound:g}"
+    # As /metrics writes its other histogram's bounds (and Prometheus's own clients do).
+    return str(float(bound))

@@ -96,10 +96,10 @@ def test_percentiles_and_buckets() -> None:
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
     assert percentile([float(n) for n in range(1, 11)], 0.9) == 9.0
     assert percentile([7.0], 0.9) == 7.0
-    assert bucket(0.2) == "5"
-    assert bucket(5.0) == "5"
-    assert bucket(5.1) == "15"
-    assert bucket(3600.0) == "3600"
+    assert bucket(0.2) == "5.0"
+    assert bucket(5.0) == "5.0"
+    assert bucket(5.1) == "15.0"
+    assert bucket(3600.0) == "3600.0"
     assert bucket(3600.5) == "+Inf"
 
 
