@@ -104,3 +104,31 @@ def histograms(db: sqlite3.Connection, name: str, label: str | None = None) -> d
             cumulative.append((bound, running))
         result[key] = Histogram(cumulative, sums.get(key, 0.0), running)
     return result
+
+
+def recent_live(db: sqlite3.Connection, limit: int) -> list[list[dict[str, Any]]]:
+    """The histories of the `limit` tenants that went live most recently, oldest first.
+
+    Two bounded reads: the newest live transitions on their own index (a tenant that went
+    live twice appears once, so a few more rows than `limit` are read), then those
+    tenants' rows on the (slug, id) index. Never the whole table.
+    """
+    slugs: list[str] = []
+    for (slug,) in db.execute(
+        "SELECT slug FROM transitions WHERE status = 'live' ORDER BY id DESC LIMIT ?",
+        (limit * 2,),
+    ):
+        if slug not in slugs and len(slugs) < limit:
+            slugs.append(slug)
+    if not slugs:
+        return []
+    marks = ", ".join("?" for _ in slugs)
+    rows = db.execute(
+        f"SELECT slug, status, at FROM transitions WHERE slug IN ({marks})"  # noqa: S608 - marks only
+        " ORDER BY slug, id",
+        slugs,
+    )
+    histories: dict[str, list[dict[str, Any]]] = {slug: [] for slug in reversed(slugs)}
+    for slug, status, at in rows:
+        histories[slug].append({"slug": slug, "status": status, "at": at})
+    return list(histories.values())
