@@ -41,8 +41,9 @@ LABELS: Final = {
 # Below this much time left over by the stages a tenant's bar gets no "other" segment:
 # float sums of the stages differ from the total in the last digits.
 _UNSEEN_AT_LEAST: Final = 1e-6
-# (below how many seconds, unit, seconds per unit, decimals)
-_UNITS: Final = ((10.0, "s", 1.0, 1), (120.0, "s", 1.0, 0), (7200.0, "min", 60.0, 1))
+# (below how many seconds, unit, seconds per unit, number format)
+_UNITS: Final = ((10.0, "s", 1.0, ".2g"), (120.0, "s", 1.0, ".0f"), (7200.0, "min", 60.0, ".1f"))
+_LABEL_GAP: Final = 13.0  # pixels between the median's and the p90's labels, at least
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Line:
     name: str
     seconds: float
     y: float
+    label_y: float = 0.0  # where its text goes: apart from the other line's, if close
 
 
 @dataclass(frozen=True)
@@ -137,11 +139,15 @@ def build(histories: Sequence[Sequence[dict[str, Any]]]) -> Chart:
         width = min(slot * 0.7, 40.0)
         x = LEFT + index * slot + (slot - width) / 2
         bars.append(Bar(slug, total, round(x, 2), round(width, 2), segments))
-    lines = [
-        Line(name, seconds, round(baseline - seconds * scale, 2))
-        for name, seconds in (("median", median), ("p90", p90))
-        if seconds is not None
-    ]
+    lines = []
+    if median is not None and p90 is not None:
+        median_y, p90_y = baseline - median * scale, baseline - p90 * scale
+        # The p90 is never below the median; when the two nearly meet, its label moves up.
+        p90_label = min(p90_y, median_y - _LABEL_GAP)
+        lines = [
+            Line("median", median, round(median_y, 2), round(median_y + 4, 2)),
+            Line("p90", p90, round(p90_y, 2), round(p90_label + 4, 2)),
+        ]
     ticks = [
         Line(seconds_text(value), value, round(baseline - value * scale, 2))
         for value in _ticks(top)
@@ -153,6 +159,7 @@ def build(histories: Sequence[Sequence[dict[str, Any]]]) -> Chart:
     legend = [
         LegendItem(stage, LABELS[stage], COLOURS[stage], percentile(per_stage[stage], 0.5))
         for stage in COLOURS
+        if stage != "other" or per_stage[stage]
     ]
     summary = (
         f"Signup to live over the {len(measured)} tenants that went live most recently: "
@@ -180,7 +187,7 @@ def seconds_text(seconds: float | None) -> str:
     """A duration in the unit an operator reads it in: tenths of a second up to hours."""
     if seconds is None:
         return "-"
-    for below, unit, size, digits in _UNITS:
+    for below, unit, size, shape in _UNITS:
         if seconds < below:
-            return f"{seconds / size:.{digits}f} {unit}"
+            return f"{seconds / size:{shape}} {unit}"
     return f"{seconds / 3600:.1f} h"

@@ -43,7 +43,7 @@ def test_bars_stack_the_stages_to_the_total_in_the_order_tenants_went_live() -> 
     )
     assert [bar.slug for bar in chart.bars] == ["local", "early", "late"]
     scale = (chart.baseline - chart.top) / 100.0  # the axis tops out at 100 s
-    assert [tick.name for tick in chart.ticks] == ["0.0 s", "25 s", "50 s", "75 s", "100 s"]
+    assert [tick.name for tick in chart.ticks] == ["0 s", "25 s", "50 s", "75 s", "100 s"]
     for bar in chart.bars:
         assert math.isclose(sum(s.height for s in bar.segments), bar.total * scale, abs_tol=0.05)
         # Stacked from the baseline up, each segment on the one before.
@@ -64,7 +64,7 @@ def test_bars_stack_the_stages_to_the_total_in_the_order_tenants_went_live() -> 
         "Signup to live over the 3 tenants that went live most recently: "
         "median 40 s, 90th percentile 80 s."
     )
-    assert "late: 80 s signup to live (committed 2.0 s, deploying 10 s" in chart.bars[2].title()
+    assert "late: 80 s signup to live (committed 2 s, deploying 10 s" in chart.bars[2].title()
     medians = {item.stage: item.median for item in chart.legend}
     assert medians == {
         "committed": 2.0,
@@ -73,6 +73,15 @@ def test_bars_stack_the_stages_to_the_total_in_the_order_tenants_went_live() -> 
         "live": 5.0,
         "other": 18.0,
     }
+
+
+def test_labels_of_a_median_and_p90_that_nearly_meet_stay_apart() -> None:
+    chart = build([full(f"t{n}", n * 100.0, 1.0, 1.0, 1.0, 1.0 + n / 100) for n in range(10)])
+    median, p90 = chart.lines
+    assert p90.y <= median.y
+    assert median.label_y - p90.label_y >= 13
+    lone = build([full("only", 0.0, 1.0, 1.0, 1.0, 1.0)])
+    assert [item.stage for item in lone.legend] == ["committed", "deploying", "deployed", "live"]
 
 
 def test_nothing_live_yet_says_so() -> None:
@@ -84,7 +93,8 @@ def test_nothing_live_yet_says_so() -> None:
 
 def test_durations_read_in_the_unit_an_operator_thinks_in() -> None:
     assert seconds_text(None) == "-"
-    assert seconds_text(0.25) == "0.2 s"
+    assert seconds_text(0.25) == "0.25 s"
+    assert seconds_text(2.5) == "2.5 s"
     assert seconds_text(75.0) == "75 s"
     assert seconds_text(600.0) == "10.0 min"
     assert seconds_text(10800.0) == "3.0 h"
