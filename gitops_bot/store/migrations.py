@@ -63,7 +63,7 @@ STEPS = (
     Step(6, "0006_login_failures.sql", _has_table("login_failures")),
     Step(7, "0007_ended_sessions.sql", _has_table("ended_sessions")),
     Step(8, "0008_domain_checks.sql", _has_table("domain_checks")),
-    Step(9, "0009_transitions_live_index.sql", _has_index("transitions_live")),
+    Step(9, "0009_signup_timeline.sql", _has_index("transitions_live")),
 )
 CURRENT = STEPS[-1].version
 

@@ -4,7 +4,8 @@
 in the transaction of the transition that ends it: a bucket count (not cumulative; the
 scrape adds them up, ten rows) and a sum, per stage and for the whole. A duration never
 changes once measured (contract/timeline.py), which is what makes adding it once right.
-Histories before this module started being counted from the next transition on.
+A file from before these totals gets them from its history once, in the migration step
+0009_signup_timeline.sql, the same rules written in SQL.
 """
 
 from __future__ import annotations

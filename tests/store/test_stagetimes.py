@@ -1,10 +1,18 @@
-"""The stage histograms: added once, in the transaction of the transition that ends a stage."""
+"""The stage histograms: added with the transition that ends a stage; back-filled on upgrade."""
 
 from __future__ import annotations
 
-import pytest
+import math
+import sqlite3
+from importlib.resources import files
+from pathlib import Path
 
-from gitops_bot.store import stagetimes
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gitops_bot.contract.lifecycle import STATUSES
+from gitops_bot.store import migrations, stagetimes
 from gitops_bot.store.queue import Store
 
 
@@ -116,3 +124,60 @@ def test_the_lookup_reads_one_tenant_from_its_index(store: Store) -> None:
     details = [row[-1] for row in plan]
     assert all("SCAN transitions" not in detail for detail in details), details
     assert any("USING INDEX transitions_slug" in detail for detail in details), details
+
+
+def counter_rows(db: sqlite3.Connection) -> dict[tuple[str, str], float]:
+    return {(name, labels): value for name, labels, value in db.execute("SELECT * FROM counters")}
+
+
+def fresh() -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    migrations.run(db, files("gitops_bot.store").joinpath("schema.sql").read_text())
+    return db
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c"]),
+            st.sampled_from(sorted(STATUSES)),
+            st.floats(min_value=0, max_value=1e6, allow_nan=False),
+        ),
+        max_size=40,
+    )
+)
+def test_the_upgrade_back_fills_what_recording_would_have_added(
+    history: list[tuple[str, str, float]],
+) -> None:
+    recorded, upgraded = fresh(), fresh()
+    for slug, status, when in history:
+        for db in (recorded, upgraded):
+            db.execute(
+                "INSERT INTO transitions (slug, status, at) VALUES (?, ?, ?)", (slug, status, when)
+            )
+        stagetimes.record(recorded, slug, status)
+    (step,) = [step for step in migrations.STEPS if step.script == "0009_signup_timeline.sql"]
+    migrations.run(upgraded, step.sql())
+    expected, found = counter_rows(recorded), counter_rows(upgraded)
+    assert set(found) == set(expected)
+    for key, value in expected.items():
+        assert math.isclose(found[key], value, rel_tol=1e-9, abs_tol=1e-6), key
+
+
+def test_an_upgraded_file_shows_its_history_in_the_histograms(tmp_path: Path) -> None:
+    path = tmp_path / "queue.sqlite3"
+    with Store(path) as store:
+        store.migrate()
+        for status, when in (("accepted", 10.0), ("committed", 14.0), ("live", 20.0)):
+            at(store, "old", status, when)
+        # As the file was before this version: no index, no totals, yet the same history.
+        with store.transaction() as db:
+            db.execute("DROP INDEX transitions_live")
+            db.execute("DELETE FROM counters")
+            db.execute(f"PRAGMA user_version = {migrations.CURRENT - 1:d}")
+        store.migrate()
+        (total,) = stagetimes.histograms(store.connection, stagetimes.TOTAL).values()
+        assert (total.count, total.sum) == (1, 10.0)
+        committed = stagetimes.histograms(store.connection, stagetimes.STAGE, "stage")
+        assert committed["committed"].sum == 4.0
