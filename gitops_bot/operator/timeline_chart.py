@@ -17,7 +17,7 @@ RECENT: Final = 50
 WIDTH: Final = 720
 HEIGHT: Final = 260
 LEFT: Final = 56  # room for the axis's labels
-RIGHT: Final = 96  # room for the median's and p90's labels
+RIGHT: Final = 112  # room for the median's and p90's labels
 TOP: Final = 12
 BOTTOM: Final = 28
 # Fill colours as SVG presentation attributes (the page's CSP allows no style attribute),
@@ -43,6 +43,7 @@ LABELS: Final = {
 _UNSEEN_AT_LEAST: Final = 1e-6
 # (below how many seconds, unit, seconds per unit, number format)
 _UNITS: Final = ((10.0, "s", 1.0, ".2g"), (120.0, "s", 1.0, ".0f"), (7200.0, "min", 60.0, ".1f"))
+_SHORTEST: Final = 0.01  # seconds; anything shorter reads as "< 0.01 s", not 0.00049
 _LABEL_GAP: Final = 13.0  # pixels between the median's and the p90's labels, at least
 
 
@@ -187,6 +188,8 @@ def seconds_text(seconds: float | None) -> str:
     """A duration in the unit an operator reads it in: tenths of a second up to hours."""
     if seconds is None:
         return "-"
+    if 0 < seconds < _SHORTEST:
+        return f"< {_SHORTEST} s"
     for below, unit, size, shape in _UNITS:
         if seconds < below:
             return f"{seconds / size:{shape}} {unit}"

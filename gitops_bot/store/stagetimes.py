@@ -25,6 +25,27 @@ from gitops_bot.contract.timeline import (
 )
 from gitops_bot.store import counters
 
+# One tenant's rows from its latest signup on: on the (slug, id) index, nobody else's.
+HISTORY_SQL: Final = (
+    "SELECT status, at FROM transitions WHERE slug = ? AND id >= coalesce("
+    "(SELECT max(id) FROM transitions WHERE slug = ? AND status = 'accepted'), 0)"
+    " ORDER BY id"
+)
+# The newest live transitions, on the live-only index: it stops at the LIMIT.
+RECENT_LIVE_SQL: Final = (
+    "SELECT slug FROM transitions WHERE status = 'live' ORDER BY id DESC LIMIT ?"
+)
+
+
+def histories_sql(count: int) -> str:
+    """The rows of `count` tenants, on the (slug, id) index."""
+    marks = ", ".join("?" for _ in range(count))
+    return (
+        f"SELECT slug, status, at FROM transitions WHERE slug IN ({marks})"  # noqa: S608 - marks
+        " ORDER BY slug, id"
+    )
+
+
 TOTAL: Final = "signup_to_live_seconds"
 STAGE: Final = "stage_seconds"
 # Counter names; `le` is the bucket's upper bound, "+Inf" the last.
@@ -65,13 +86,7 @@ def record(db: sqlite3.Connection, slug: str, status: str) -> None:
 
 
 def _history(db: sqlite3.Connection, slug: str) -> list[dict[str, Any]]:
-    # From the latest signup on: on the (slug, id) index, and only this tenant's rows.
-    rows = db.execute(
-        "SELECT status, at FROM transitions WHERE slug = ? AND id >= coalesce("
-        "(SELECT max(id) FROM transitions WHERE slug = ? AND status = 'accepted'), 0)"
-        " ORDER BY id",
-        (slug, slug),
-    )
+    rows = db.execute(HISTORY_SQL, (slug, slug))
     return [{"status": status, "at": at} for status, at in rows]
 
 
@@ -115,20 +130,12 @@ def recent_live(db: sqlite3.Connection, limit: int) -> list[list[dict[str, Any]]
     tenants' rows on the (slug, id) index. Never the whole table.
     """
     slugs: list[str] = []
-    for (slug,) in db.execute(
-        "SELECT slug FROM transitions WHERE status = 'live' ORDER BY id DESC LIMIT ?",
-        (limit * 2,),
-    ):
+    for (slug,) in db.execute(RECENT_LIVE_SQL, (limit * 2,)):
         if slug not in slugs and len(slugs) < limit:
             slugs.append(slug)
     if not slugs:
         return []
-    marks = ", ".join("?" for _ in slugs)
-    rows = db.execute(
-        f"SELECT slug, status, at FROM transitions WHERE slug IN ({marks})"  # noqa: S608 - marks only
-        " ORDER BY slug, id",
-        slugs,
-    )
+    rows = db.execute(histories_sql(len(slugs)), slugs)
     histories: dict[str, list[dict[str, Any]]] = {slug: [] for slug in reversed(slugs)}
     for slug, status, at in rows:
         histories[slug].append({"slug": slug, "status": status, "at": at})

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from gitops_bot.operator import timeline_chart
 from gitops_bot.operator.timeline_chart import build, seconds_text
+from gitops_bot.store import stagetimes
 from gitops_bot.store.queue import Store
 from helpers import ADMIN_TOKEN
 
@@ -93,6 +94,8 @@ def test_nothing_live_yet_says_so() -> None:
 
 def test_durations_read_in_the_unit_an_operator_thinks_in() -> None:
     assert seconds_text(None) == "-"
+    assert seconds_text(0.0) == "0 s"
+    assert seconds_text(0.0004) == "< 0.01 s"
     assert seconds_text(0.25) == "0.25 s"
     assert seconds_text(2.5) == "2.5 s"
     assert seconds_text(75.0) == "75 s"
@@ -107,11 +110,12 @@ def test_the_chart_reads_only_the_recent_live_tenants(store: Store) -> None:
     store.add_transition("never-live", "accepted")
     chart = timeline_chart.recent(store.connection, limit=5)
     assert [bar.slug for bar in chart.bars] == [f"shop-{n}" for n in range(3, 8)]
-    for query in (
-        "SELECT slug FROM transitions WHERE status = 'live' ORDER BY id DESC LIMIT 10",
-        "SELECT slug, status, at FROM transitions WHERE slug IN ('a', 'b') ORDER BY slug, id",
+    for query, arguments in (
+        (stagetimes.RECENT_LIVE_SQL, (10,)),
+        (stagetimes.histories_sql(2), ("a", "b")),
     ):
-        plan = [row[-1] for row in store.connection.execute(f"EXPLAIN QUERY PLAN {query}")]
+        explained = store.connection.execute(f"EXPLAIN QUERY PLAN {query}", arguments)
+        plan = [row[-1] for row in explained]
         # Walking the live-only index newest first stops at the LIMIT; a scan of the table,
         # or a sort of every row, would not.
         assert all("INDEX" in d for d in plan if d.startswith(("SCAN", "SEARCH"))), plan
