@@ -20,7 +20,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from gitops_bot.operator import overview, tenantlist
+from gitops_bot.operator import overview, tenantlist, timeline_chart
 from gitops_bot.store import domainchecks
 from gitops_bot.web.appcontext import settings, store
 from gitops_bot.web.auth import (
@@ -110,6 +110,8 @@ def overview_page() -> tuple[Response | str, int] | str:
         age_text=overview.age_text,
         commit_link=lambda sha: overview.commit_link(template, sha),
         web_link=overview.web_link,
+        chart=timeline_chart.recent(store().connection),
+        seconds_text=timeline_chart.seconds_text,
     )
 
 

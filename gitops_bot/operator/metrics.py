@@ -31,6 +31,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from gitops_bot.contract.inventory import Inventory
+from gitops_bot.contract.timeline import STAGES
+from gitops_bot.store import stagetimes
 from gitops_bot.web.auth import is_admin
 
 bp = Blueprint("metrics", __name__)
@@ -66,6 +68,7 @@ class StoreCollector(Collector):
             yield self._releases(db)
             yield from self._counters(db)
             yield self._notifications(db)
+            yield from self._timeline(db)
 
     @staticmethod
     def _intake(db: sqlite3.Connection) -> Iterator[Metric]:
@@ -195,6 +198,28 @@ class StoreCollector(Collector):
         for state, count in (("pending", pending), ("delivered", delivered), ("failed", given_up)):
             family.add_metric([state], count)
         return family
+
+    @staticmethod
+    def _timeline(db: sqlite3.Connection) -> Iterator[Metric]:
+        # Running totals added with the transitions that ended each stage: no history read.
+        total = HistogramMetricFamily(
+            f"{PREFIX}{stagetimes.TOTAL}",
+            "Seconds from a signup's acceptance to its URL answering (first time live)",
+        )
+        histogram = stagetimes.histograms(db, stagetimes.TOTAL).get("", stagetimes.empty())
+        total.add_metric([], histogram.buckets, histogram.sum)
+        yield total
+        stages = HistogramMetricFamily(
+            f"{PREFIX}{stagetimes.STAGE}",
+            "Seconds per stage of a signup, by the status that ends it: committed (from "
+            "accepted; merged for a review), deploying, deployed, live",
+            labels=["stage"],
+        )
+        measured = stagetimes.histograms(db, stagetimes.STAGE, "stage")
+        for stage in STAGES:
+            histogram = measured.get(stage, stagetimes.empty())
+            stages.add_metric([stage], histogram.buckets, histogram.sum)
+        yield stages
 
 
 def init_app(app: Flask, database: Path) -> None:

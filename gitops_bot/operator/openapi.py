@@ -61,6 +61,26 @@ class DomainStatus(BaseModel):
     record: DnsRecord
 
 
+class Stages(BaseModel):
+    """Seconds per stage, each named after the status that ends it; null when not seen."""
+
+    committed: float | None = Field(
+        description="accepted to committed (merged, for a reviewed plan)"
+    )
+    deploying: float | None = Field(description="committed to the start of a deploy")
+    deployed: float | None = Field(description="the deploy's start to its success")
+    live: float | None = Field(description="the deploy's success to the URL answering")
+
+
+class Timeline(BaseModel):
+    """How long the latest signup took, stage by stage; each counts its first pass only."""
+
+    stages: Stages
+    signup_to_live: float | None = Field(
+        alias="signupToLive", description="Seconds from accepted to live; null until live"
+    )
+
+
 class TenantStatus(BaseModel):
     slug: str
     status: str
@@ -68,6 +88,7 @@ class TenantStatus(BaseModel):
     domains: list[DomainStatus] = Field(
         default=[], description="Custom domains and their DNS ownership checks"
     )
+    timeline: Timeline
 
 
 class Health(BaseModel):
@@ -264,7 +285,7 @@ def document() -> dict[str, Any]:
                         }
                     ],
                     "responses": {
-                        "200": _json(TenantStatus, "The tenant's transitions"),
+                        "200": _json(TenantStatus, "The tenant's transitions and timeline"),
                         **_errors(404, 429),
                     },
                 }

@@ -30,6 +30,16 @@ def _has_column(table: str, column: str) -> Callable[[sqlite3.Connection], bool]
     return present
 
 
+def _has_index(name: str) -> Callable[[sqlite3.Connection], bool]:
+    def present(db: sqlite3.Connection) -> bool:
+        row = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)
+        ).fetchone()
+        return row is not None
+
+    return present
+
+
 @dataclass(frozen=True)
 class Step:
     """Version `version` is the one before plus `script`; `present` tells an unversioned
@@ -55,6 +65,7 @@ STEPS = (
     Step(8, "0008_domain_checks.sql", _has_table("domain_checks")),
     Step(9, "0009_tenant_release.sql", _has_column("tenants", "release")),
     Step(10, "0010_tenant_list.sql", _has_table("tenant_list")),
+    Step(11, "0011_signup_timeline.sql", _has_index("transitions_live")),
 )
 CURRENT = STEPS[-1].version
 

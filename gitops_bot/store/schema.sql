@@ -149,6 +149,9 @@ CREATE TABLE IF NOT EXISTS ended_sessions (
 
 -- Deploy reports name a commit; these find the tenants that reached the branch in it.
 CREATE INDEX IF NOT EXISTS transitions_commit ON transitions (commit_sha) WHERE commit_sha IS NOT NULL;
+-- The latest tenants to go live, for /admin's signup-to-live chart: a LIMIT on this index
+-- reads as many rows as the chart shows, however long the history.
+CREATE INDEX IF NOT EXISTS transitions_live ON transitions (id) WHERE status = 'live';
 
 -- Custom domains waiting for their owner's DNS record (store/domainchecks.py), and how
 -- each check went: the verifier in `gitops-bot worker` works through the due ones.

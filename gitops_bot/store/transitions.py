@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from gitops_bot.contract.lifecycle import ON_BRANCH, should_record
-from gitops_bot.store import outbox
+from gitops_bot.store import outbox, stagetimes
 from gitops_bot.store.database import Database
 
 
@@ -38,6 +38,7 @@ class Transitions(Database):
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (slug, status, at, event_id, commit_sha, url, reason),
             )
+            stagetimes.record(db, slug, status)
             if notify and outbox.enabled(db) and inserted.lastrowid is not None:
                 outbox.enqueue(
                     db,

@@ -35,6 +35,8 @@ def test_openapi_document(client: FlaskClient) -> None:
     post = document["paths"]["/v1/events"]["post"]
     assert {"202", "401", "409", "413", "415", "422", "503"} <= set(post["responses"])
     assert "SignupEvent" in document["components"]["schemas"]
+    status = document["components"]["schemas"]["TenantStatus"]
+    assert "timeline" in status["required"]
     assert {p["name"] for p in post["parameters"]} == {
         "webhook-id",
         "webhook-timestamp",
