@@ -53,6 +53,7 @@ STEPS = (
     Step(6, "0006_login_failures.sql", _has_table("login_failures")),
     Step(7, "0007_ended_sessions.sql", _has_table("ended_sessions")),
     Step(8, "0008_domain_checks.sql", _has_table("domain_checks")),
+    Step(9, "0009_rollouts.sql", _has_table("rollouts")),
 )
 CURRENT = STEPS[-1].version
 
