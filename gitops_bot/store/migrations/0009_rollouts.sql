@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS rollout_tenants (
     revert_event_id TEXT,
     reason TEXT,
     live_at REAL,
+    -- a failure before this moment no longer counts (the operator resumed after it)
+    failures_after REAL,
     PRIMARY KEY (rollout_id, slug)
 );
 CREATE INDEX IF NOT EXISTS rollout_tenants_wave ON rollout_tenants (rollout_id, wave);
