@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -52,7 +53,8 @@ def stand_in_deploy(store: Store, cwd: Path) -> None:
     """What a merge's deploy job reports: the stand-in engine runs, and the tenants whose
     change landed are `deploying`, then `deployed` (or `failed` when the engine failed)."""
     code = engine.run(["nixops", "deploy", "--include", "web-1"], cwd=cwd)
-    landed = store.slugs_with_status("committed", "updated", "merged") & set(SLUGS)
+    # `evaluated`: a worker's own evaluator of nix/ may have seen the commit first.
+    landed = store.slugs_with_status("committed", "updated", "merged", "evaluated") & set(SLUGS)
     with store.transaction():
         for slug in sorted(landed):
             store.add_transition(slug, "deploying")
@@ -103,6 +105,21 @@ def drive(
         stand_in_deploy(store, engine_dir)
         live.run(store)
         time.sleep(0.02)
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    """`gitops-bot worker`'s environment for `probing(...)` settings."""
+    return {
+        **os.environ,
+        "GITOPS_BOT_STATE_DIR": str(settings.state_dir),
+        "GITOPS_BOT_SEED_DIR": str(settings.seed_dir),
+        "GITOPS_BOT_POLL_INTERVAL": "0.05",
+        "GITOPS_BOT_PROBE_PORT": str(settings.probe_port),
+        "GITOPS_BOT_PROBE_CA_FILE": str(settings.probe_ca_file),
+        "GITOPS_BOT_PROBE_RESOLVE": json.dumps(settings.probe_resolve),
+        "GITOPS_BOT_PROBE_INTERVAL": "0.05",
+        "GITOPS_BOT_PROBE_MAX_INTERVAL": "0.1",
+    }
 
 
 def release_on_branch(settings: Settings, slug: str) -> str | None:

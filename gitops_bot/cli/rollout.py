@@ -40,15 +40,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="cumulative wave sizes: counts (5) or percentages (10%%) of the selected tenants",
     )
     start.add_argument("--soak", default="10m", help="wait after each wave is live (30s, 10m, 1h)")
-    start.add_argument(
-        "--hosts", type=_names, default=[], help="only these hosts (comma-separated)"
-    )
-    start.add_argument(
-        "--plans", type=_names, default=[], help="only these plans (comma-separated)"
-    )
-    start.add_argument(
-        "--tenants", type=_names, default=[], help="only these tenants (comma-separated)"
-    )
+    start.add_argument("--hosts", type=_names, help="only these hosts (comma-separated)")
+    start.add_argument("--plans", type=_names, help="only these plans (comma-separated)")
+    start.add_argument("--tenants", type=_names, help="only these tenants (comma-separated)")
     start.add_argument("--reason", default="release rollout", help="recorded in each commit")
     start.add_argument("--dry-run", action="store_true", help="print the plan and start nothing")
     start.set_defaults(func=run_start)
@@ -111,9 +105,9 @@ def run_start(args: argparse.Namespace) -> int:
     selected = rollout_plan.select(
         rollout_plan.fleet(branch_files(settings)),
         release=args.release,
-        hosts=args.hosts,
-        plans=args.plans,
-        slugs=args.tenants,
+        hosts=args.hosts or [],
+        plans=args.plans or [],
+        slugs=args.tenants or [],
     )
     waves = rollout_plan.waves_of(selected, targets)
     if not waves:
@@ -125,7 +119,11 @@ def run_start(args: argparse.Namespace) -> int:
             print(f"  {host}: restarts {', '.join(units)}")
     if args.dry_run:
         return 0
-    filters = {"hosts": args.hosts, "plans": args.plans, "tenants": args.tenants}
+    filters = {
+        name: value
+        for name, value in (("hosts", args.hosts), ("plans", args.plans), ("tenants", args.tenants))
+        if value
+    }
     with _store(settings) as store, store.transaction() as db:
         try:
             rollout_id = rollouts.create(

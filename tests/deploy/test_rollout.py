@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +21,9 @@ from rollout_fleet import (
     live_fleet,
     probing,
     release_on_branch,
+    stand_in_deploy,
     start,
+    worker_env,
 )
 from tls_site import Site, TestCA
 
@@ -28,6 +34,7 @@ from gitops_bot.deploy.rollout import RolloutDriver, control
 from gitops_bot.store import outbox, rollouts
 from gitops_bot.store.queue import Store
 from gitops_bot.writer.writer import Writer
+from helpers import git
 
 
 @pytest.fixture
@@ -235,3 +242,55 @@ def test_a_change_the_checker_refuses_halts_the_rollout(
     assert rollout is not None
     assert rollout.halt_reason == f"{first} failed in wave 1: '{first}' is no longer a tenant"
     assert driver.tick(store) == "halted"
+
+
+WORKER = "import sys\nfrom gitops_bot.cli import main\nsys.exit(main(['worker']))\n"
+
+
+@pytest.mark.slow
+def test_a_rollout_resumes_after_kill_9_of_the_worker_and_changes_each_tenant_once(
+    request: pytest.FixtureRequest,
+    fleet: tuple[Settings, LiveRunner],
+    store: Store,
+    state_repo: Path,
+    tmp_path: Path,
+) -> None:
+    settings, _live = fleet
+    rollout_id = start(settings, store, waves="1,3,100%")
+    log = (tmp_path / "worker.log").open("ab")
+    request.addfinalizer(log.close)
+    env = worker_env(settings)
+
+    def run_worker_until(done: Callable[[], bool]) -> subprocess.Popen[bytes]:
+        worker = subprocess.Popen([sys.executable, "-c", WORKER], env=env, stderr=log)
+        deadline = time.monotonic() + 60
+        while not done():
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+            assert time.monotonic() < deadline, rollouts.summary(store.connection)
+            stand_in_deploy(store, tmp_path)
+            time.sleep(0.05)
+        return worker
+
+    # Killed the moment the second wave is in the queue: its events may or may not be
+    # committed yet, and the driver's next step is half-way.
+    worker = run_worker_until(lambda: wave_states(store, rollout_id)[1][1] != "pending")
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    worker = run_worker_until(
+        lambda: (
+            (r := rollouts.get(store.connection, rollout_id)) is not None and r.state == "completed"
+        )
+    )
+    worker.terminate()
+    worker.wait(timeout=30)
+    assert {slug: release_on_branch(settings, slug) for slug in SLUGS} == dict.fromkeys(
+        SLUGS, RELEASE
+    )
+    # One event per tenant, and one commit trailer per event: nothing was done twice.
+    events = [
+        e for (e,) in store.connection.execute("SELECT id FROM events WHERE id LIKE 'rollout-%'")
+    ]
+    assert sorted(events) == sorted(f"rollout-{rollout_id}-{slug}" for slug in SLUGS)
+    trailers = git(state_repo, "log", "--format=%(trailers:key=Gitops-Event,valueonly)", "main")
+    rollout_trailers = [line for line in trailers.split() if line.startswith("rollout-")]
+    assert sorted(rollout_trailers) == sorted(events)
