@@ -14,8 +14,9 @@ from pydantic import SecretStr
 from gitops_bot.config import Settings
 from gitops_bot.operator import overview
 from gitops_bot.server.app import create_app
-from gitops_bot.store import errorlog
+from gitops_bot.store import errorlog, rollouts
 from gitops_bot.store.queue import Store
+from gitops_bot.store.rollouts import PlannedTenant
 from gitops_bot.web.auth import (
     LOGIN_FAILURES,
     LOGIN_WINDOW,
@@ -314,3 +315,50 @@ def test_rows_without_an_age_sort_last_either_way() -> None:
         "new",
         "unseen",
     ]
+
+
+def _halted_rollout(store: Store) -> None:
+    """A rollout of 2026.12 whose second wave halted on bravo's probe."""
+    with store.transaction() as db:
+        rollout_id = rollouts.create(
+            db,
+            release="2026.12",
+            waves="1,100%",
+            soak=600,
+            filters={},
+            reason="test",
+            plan=[
+                [PlannedTenant("alpha", "web-1", "pro", None)],
+                [PlannedTenant("bravo", "web-1", "pro", None)],
+            ],
+            now=time.time(),
+        )
+        rollouts.set_wave(db, rollout_id, 1, "done", done_at=time.time())
+        rollouts.set_tenant(db, rollout_id, "alpha", "live", live_at=time.time())
+        rollouts.set_wave(db, rollout_id, 2, "queued", queued_at=time.time())
+        reason = "failed: HTTP: GET / answered 502 Bad Gateway, expected 200-399"
+        rollouts.set_tenant(db, rollout_id, "bravo", "failed", reason=reason)
+        rollouts.move(
+            db,
+            rollout_id,
+            "halted",
+            allowed_from=("running",),
+            now=time.time(),
+            halted_slug="bravo",
+            halt_reason=f"bravo failed in wave 2: {reason}",
+        )
+
+
+def test_the_page_shows_the_rollout_its_waves_and_why_it_halted(
+    client: FlaskClient, store: Store, state_repo: Path
+) -> None:
+    assert 'id="rollout"' not in client.get("/admin", headers=BEARER).text  # none yet
+    _halted_rollout(store)
+    html = client.get("/admin", headers=BEARER).text
+    assert re.search(r'data-testid="rollout-state">Rollout 1 of <strong>2026.12</strong>', html)
+    assert "state-halted" in html
+    assert re.search(r'data-testid="rollout-halt">.*bravo failed in wave 2: failed: HTTP', html)
+    assert re.search(r'data-wave="1".*?state-done.*?1 / 1', html, re.DOTALL)
+    assert re.search(
+        r'data-wave="2".*?state-queued.*?0 / 1.*?<strong>bravo</strong>', html, re.DOTALL
+    )
