@@ -122,14 +122,18 @@ class RolloutDriver:
             if wave.state == "pending":
                 self._queue(store, rollout, wave, now)
                 return
-            if wave.state == "queued":
-                self._watch(store, rollout, wave, now)
+            # A tenant that fails during the soak halts the rollout as well.
+            if not self._watch(store, rollout, wave, now):
                 return
-            if wave.state == "soaking":
-                if wave.soak_until is not None and now < wave.soak_until:
-                    return
-                rollouts.set_wave(db, rollout.id, wave.number, "done", done_at=now)
-                log.info("rollout %d: wave %d is done", rollout.id, wave.number)
+            if wave.state == "queued":
+                soak_until = now + rollout.soak
+                rollouts.set_wave(db, rollout.id, wave.number, "soaking", soak_until=soak_until)
+                log.info("rollout %d: wave %d is live; soaking", rollout.id, wave.number)
+                return
+            if wave.soak_until is not None and now < wave.soak_until:
+                return
+            rollouts.set_wave(db, rollout.id, wave.number, "done", done_at=now)
+            log.info("rollout %d: wave %d is done", rollout.id, wave.number)
         rollouts.move(db, rollout.id, "completed", allowed_from=("running",), now=now)
         log.info("rollout %d of %s is complete", rollout.id, rollout.release)
 
@@ -153,16 +157,21 @@ class RolloutDriver:
         rollouts.set_wave(db, rollout.id, wave.number, "queued", queued_at=now)
         log.info("rollout %d: wave %d queued", rollout.id, wave.number)
 
-    def _watch(self, store: Store, rollout: Rollout, wave: Wave, now: float) -> None:
+    def _watch(self, store: Store, rollout: Rollout, wave: Wave, now: float) -> bool:
+        """Record what the wave's tenants did; True when every one is live on the release.
+
+        The first failure halts the rollout; a soaking wave goes back to waiting, so its
+        soak starts again once every tenant is live again after a resume.
+        """
         db = store.connection
         waiting = False
         failures: list[tuple[str, str | None]] = []
         for tenant in rollouts.tenants(db, rollout.id, wave.number):
-            if tenant.state == "live":
-                continue
             seen, reason = observe(store, tenant)
             if tenant.state == "failed" and tenant.event_id is None:
                 seen, reason = "failed", tenant.reason  # it could not even be queued
+            if tenant.state == "live" and seen != "failed":
+                continue
             if seen == "live":
                 rollouts.set_tenant(db, rollout.id, tenant.slug, "live", live_at=now)
                 outbox.enqueue_upgraded(
@@ -190,11 +199,10 @@ class RolloutDriver:
                 halted_slug=slug,
                 halt_reason=f"{slug} failed in wave {wave.number}: {reason}",
             )
+            rollouts.set_wave(db, rollout.id, wave.number, "queued")
             log.warning("rollout %d halted: %s failed: %s", rollout.id, slug, reason)
-        elif not waiting:
-            soak_until = now + rollout.soak
-            rollouts.set_wave(db, rollout.id, wave.number, "soaking", soak_until=soak_until)
-            log.info("rollout %d: wave %d is live; soaking", rollout.id, wave.number)
+            return False
+        return not waiting
 
     def _revert(self, store: Store, rollout: Rollout, now: float) -> None:
         """Queue the current wave's tenants back to the release each had before, then stop."""

@@ -31,8 +31,9 @@ from fake_engine import FakeEngine
 from gitops_bot.config import Settings
 from gitops_bot.deploy.live import LiveRunner
 from gitops_bot.deploy.rollout import RolloutDriver, control
+from gitops_bot.policy import Policy
 from gitops_bot.store import outbox, rollouts
-from gitops_bot.store.queue import Store
+from gitops_bot.store.queue import Answer, Store
 from gitops_bot.writer.writer import Writer
 from helpers import git
 
@@ -294,3 +295,74 @@ def test_a_rollout_resumes_after_kill_9_of_the_worker_and_changes_each_tenant_on
     trailers = git(state_repo, "log", "--format=%(trailers:key=Gitops-Event,valueonly)", "main")
     rollout_trailers = [line for line in trailers.split() if line.startswith("rollout-")]
     assert sorted(rollout_trailers) == sorted(events)
+
+
+def test_a_wave_is_reviewed_where_the_policy_says_and_goes_on_once_merged(
+    fleet: tuple[Settings, LiveRunner], writer: Writer, store: Store, tmp_path: Path
+) -> None:
+    settings, live = fleet
+    reviewed = settings.model_copy(update={"policy": Policy(events={"tenant.update": "pr"})})
+    rollout_id = start(settings, store, waves="1")
+    driver = RolloutDriver(reviewed)
+    driver.tick(store)
+    (slug,) = [t.slug for t in rollouts.tenants(store.connection, rollout_id)]
+    delivery = store.connection.execute(
+        "SELECT delivery FROM events WHERE id = ?", (f"rollout-{rollout_id}-{slug}",)
+    ).fetchone()[0]
+    assert delivery == "pr"
+    writer.drain_once()
+    assert store.last_status(slug) == "pr_open"
+    # Unmerged, nothing deploys and the wave waits.
+    for _ in range(3):
+        assert driver.tick(store) == "running"
+        stand_in_deploy(store, tmp_path)
+        live.run(store)
+    assert release_on_branch(settings, slug) is None
+    store.record_event(  # what `gitops-bot approve` queues
+        event_id="cli_approve",
+        event_type="review.approve",
+        body_sha256="0" * 64,
+        answer=Answer(202, {"slug": slug, "status": "accepted"}),
+        status="pending",
+        slug=slug,
+        op="merge",
+    )
+    assert drive(driver, live, writer, store, tmp_path, until=lambda s: s == "completed")
+    assert release_on_branch(settings, slug) == RELEASE
+
+
+def test_a_failure_during_the_soak_halts_and_the_soak_starts_again_after_resume(
+    fleet: tuple[Settings, LiveRunner], writer: Writer, store: Store, tmp_path: Path
+) -> None:
+    settings, live = fleet
+    rollout_id = start(settings, store, waves="1,100%", soak=600)
+    driver = RolloutDriver(settings)
+    drive(
+        driver,
+        live,
+        writer,
+        store,
+        tmp_path,
+        until=lambda _: wave_states(store, rollout_id)[0][1] == "soaking",
+    )
+    (canary,) = rollouts.tenants(store.connection, rollout_id, 1)
+    # A later deploy of its host failed, as a failed deployment_status reports it.
+    store.add_transition(canary.slug, "failed", reason="deploy failed: nixops exited with 1")
+    assert driver.tick(store) == "halted"
+    assert wave_states(store, rollout_id)[0][1] == "queued"
+    halt = rollouts.get(store.connection, rollout_id).halt_reason  # type: ignore[union-attr]
+    assert halt == f"{canary.slug} failed in wave 1: failed: deploy failed: nixops exited with 1"
+    assert control(store, "resume")[0]
+    assert driver.tick(store) == "running"  # the old failure no longer counts
+    with store.transaction():
+        store.add_transition(canary.slug, "deploying")
+        store.add_transition(canary.slug, "deployed")
+    drive(
+        driver,
+        live,
+        writer,
+        store,
+        tmp_path,
+        until=lambda _: wave_states(store, rollout_id)[0][1] == "soaking",
+    )
+    assert wave_states(store, rollout_id)[1][1] == "pending"
