@@ -172,7 +172,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_control(args: argparse.Namespace) -> int:
     from gitops_bot.config import Settings  # noqa: PLC0415
-    from gitops_bot.deploy.rollout import control  # noqa: PLC0415
+    from gitops_bot.deploy.rollout_steer import control  # noqa: PLC0415
 
     with _store(Settings()) as store:
         done, message = control(store, args.control)

@@ -103,6 +103,9 @@ class RolloutDriver:
     def tick(self, store: Store, now: float | None = None) -> str | None:
         """Advance the open rollout by what can be done now; its state after, or None."""
         now = time.time() if now is None else now
+        # A wave may hold thousands of tenants: reading what each did happens before the
+        # write lock is taken, so intake never waits on it; what is read stays true.
+        seen = self._look(store)
         with store.transaction() as db:
             rollout = rollouts.open_rollout(db)
             if rollout is None:
@@ -110,11 +113,32 @@ class RolloutDriver:
             if rollout.state == "aborting":
                 self._revert(store, rollout, now)
             elif rollout.state == "running":
-                self._advance(store, rollout, now)
+                self._advance(store, rollout, now, seen)
             after = rollouts.get(db, rollout.id)
             return None if after is None else after.state
 
-    def _advance(self, store: Store, rollout: Rollout, now: float) -> None:
+    @staticmethod
+    def _look(store: Store) -> dict[tuple[int, str], tuple[str, str | None]]:
+        """What each tenant of the open rollout's current wave did, read without the lock."""
+        db = store.connection
+        rollout = rollouts.open_rollout(db)
+        if rollout is None or rollout.state != "running":
+            return {}
+        for wave in rollouts.waves(db, rollout.id):
+            if wave.state in {"queued", "soaking"}:
+                return {
+                    (wave.number, tenant.slug): observe(store, tenant)
+                    for tenant in rollouts.tenants(db, rollout.id, wave.number)
+                }
+        return {}
+
+    def _advance(
+        self,
+        store: Store,
+        rollout: Rollout,
+        now: float,
+        seen: dict[tuple[int, str], tuple[str, str | None]],
+    ) -> None:
         db = store.connection
         for wave in rollouts.waves(db, rollout.id):
             if wave.state == "done":
@@ -123,7 +147,7 @@ class RolloutDriver:
                 self._queue(store, rollout, wave, now)
                 return
             # A tenant that fails during the soak halts the rollout as well.
-            if not self._watch(store, rollout, wave, now):
+            if not self._watch(store, rollout, wave, now, seen):
                 return
             if wave.state == "queued":
                 soak_until = now + rollout.soak
@@ -157,7 +181,14 @@ class RolloutDriver:
         rollouts.set_wave(db, rollout.id, wave.number, "queued", queued_at=now)
         log.info("rollout %d: wave %d queued", rollout.id, wave.number)
 
-    def _watch(self, store: Store, rollout: Rollout, wave: Wave, now: float) -> bool:
+    def _watch(
+        self,
+        store: Store,
+        rollout: Rollout,
+        wave: Wave,
+        now: float,
+        looked: dict[tuple[int, str], tuple[str, str | None]],
+    ) -> bool:
         """Record what the wave's tenants did; True when every one is live on the release.
 
         The first failure halts the rollout; a soaking wave goes back to waiting, so its
@@ -167,7 +198,10 @@ class RolloutDriver:
         waiting = False
         failures: list[tuple[str, str | None]] = []
         for tenant in rollouts.tenants(db, rollout.id, wave.number):
-            seen, reason = observe(store, tenant)
+            seen, reason = looked.get((wave.number, tenant.slug), ("", None))
+            if seen not in {"live", "waiting"}:
+                # A failure is decided under the lock: the operator may have resumed since.
+                seen, reason = observe(store, tenant)
             if tenant.state == "failed" and tenant.event_id is None:
                 seen, reason = "failed", tenant.reason  # it could not even be queued
             if tenant.state == "live" and seen != "failed":
@@ -255,32 +289,3 @@ class RolloutRunner:
             log.exception("the rollout driver failed; stopping the worker")
             self.failed = True
             stop.set()
-
-
-# What an operator may do to the open rollout, from which states, and where it leads.
-CONTROLS: Final = {
-    "pause": (("running",), "paused"),
-    "resume": (("paused", "halted"), "running"),
-    "abort": (("running", "paused", "halted"), "aborting"),
-}
-
-
-def control(store: Store, action: str, now: float | None = None) -> tuple[bool, str]:
-    """Pause, resume or abort the open rollout: (done, what happened, in words).
-
-    Only the state moves here; the worker's driver does the rest at its next round, so a
-    command never races the driver over the queue.
-    """
-    sources, target = CONTROLS[action]
-    now = time.time() if now is None else now
-    with store.transaction() as db:
-        rollout = rollouts.open_rollout(db)
-        if rollout is None:
-            return False, "no rollout is open"
-        if rollout.state == target:
-            return True, f"rollout {rollout.id} is {target} already"
-        if not rollouts.move(db, rollout.id, target, allowed_from=sources, now=now):
-            return False, f"rollout {rollout.id} is {rollout.state}; it cannot {action}"
-        if action == "resume" and rollout.state == "halted":
-            rollouts.forgive_failures(db, rollout.id, now)
-        return True, f"rollout {rollout.id} of {rollout.release}: {target}"

@@ -30,7 +30,8 @@ from tls_site import Site, TestCA
 from fake_engine import FakeEngine
 from gitops_bot.config import Settings
 from gitops_bot.deploy.live import LiveRunner
-from gitops_bot.deploy.rollout import RolloutDriver, control
+from gitops_bot.deploy.rollout import RolloutDriver
+from gitops_bot.deploy.rollout_steer import control
 from gitops_bot.policy import Policy
 from gitops_bot.store import outbox, rollouts
 from gitops_bot.store.queue import Answer, Store
