@@ -31,6 +31,7 @@ SUBCOMMANDS = (
     "history",
     "plan",
     "deploy",
+    "rollout",
 )
 
 

@@ -1,4 +1,4 @@
-"""`gitops-bot worker`: the one writer, with the notifier and the liveness probe beside it."""
+"""`gitops-bot worker`: the one writer, with the notifier, the probe and rollouts beside it."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ def run(_args: argparse.Namespace) -> int:
     from gitops_bot.backends.factory import open_state_repo  # noqa: PLC0415
     from gitops_bot.config import Settings  # noqa: PLC0415
     from gitops_bot.deploy.live import LiveRunner  # noqa: PLC0415
+    from gitops_bot.deploy.rollout import RolloutRunner  # noqa: PLC0415
     from gitops_bot.nix import nixeval  # noqa: PLC0415
     from gitops_bot.nix.evaluation import LocalEvaluator  # noqa: PLC0415
     from gitops_bot.store import outbox  # noqa: PLC0415
@@ -59,6 +60,12 @@ def run(_args: argparse.Namespace) -> int:
                 target=prober.run_until, args=(stop,), name="prober", daemon=True
             )
             probing.start()
+        # Rollouts wait on the probe's verdicts and queue through the writer, beside both.
+        roller = RolloutRunner(settings)
+        rolling = threading.Thread(
+            target=roller.run_until, args=(stop,), name="rollout", daemon=True
+        )
+        rolling.start()
         try:
             Writer(store=store, repo=repo, settings=settings).run(stop)
         finally:
@@ -71,8 +78,13 @@ def run(_args: argparse.Namespace) -> int:
                 evaluating.join(timeout=nixeval.EVAL_TIMEOUT)
             if probing is not None:
                 probing.join(timeout=settings.probe_timeout * 4)
+            rolling.join(timeout=15)
     # A clean exit means "asked to stop" to `serve`, which then does not restart us.
-    failed = (evaluator is not None and evaluator.failed) or (prober is not None and prober.failed)
+    failed = (
+        (evaluator is not None and evaluator.failed)
+        or (prober is not None and prober.failed)
+        or roller.failed
+    )
     return 1 if failed else 0
 
 

@@ -69,6 +69,7 @@ class StoreCollector(Collector):
             yield from self._counters(db)
             yield self._notifications(db)
             yield from self._timeline(db)
+            yield from self._rollout(db)
 
     @staticmethod
     def _intake(db: sqlite3.Connection) -> Iterator[Metric]:
@@ -171,6 +172,36 @@ class StoreCollector(Collector):
         for release, count in rows:
             family.add_metric([release], count)
         return family
+
+    @staticmethod
+    def _rollout(db: sqlite3.Connection) -> Iterator[Metric]:
+        # The latest rollout only: an alert on state="halted" needs one series, not history.
+        state = GaugeMetricFamily(
+            f"{PREFIX}rollout_state",
+            "The latest release rollout: 1 for its state (running, paused, halted, aborting,"
+            " completed, aborted)",
+            labels=["release", "state"],
+        )
+        tenants = GaugeMetricFamily(
+            f"{PREFIX}rollout_tenants",
+            "Tenants of the latest release rollout, by their state in it",
+            labels=["release", "state"],
+        )
+        row = db.execute(
+            "SELECT id, release, state FROM rollouts ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is not None:
+            rollout_id, release, current = row
+            state.add_metric([release, current], 1)
+            counted = db.execute(
+                "SELECT state, count(*) FROM rollout_tenants WHERE rollout_id = ?"
+                " GROUP BY 1 ORDER BY 1",
+                (rollout_id,),
+            )
+            for tenant_state, count in counted:
+                tenants.add_metric([release, tenant_state], count)
+        yield state
+        yield tenants
 
     @staticmethod
     def _counters(db: sqlite3.Connection) -> Iterator[Metric]:

@@ -66,6 +66,7 @@ STEPS = (
     Step(9, "0009_tenant_release.sql", _has_column("tenants", "release")),
     Step(10, "0010_tenant_list.sql", _has_table("tenant_list")),
     Step(11, "0011_signup_timeline.sql", _has_index("transitions_live")),
+    Step(12, "0012_rollouts.sql", _has_table("rollouts")),
 )
 CURRENT = STEPS[-1].version
 

@@ -17,6 +17,10 @@ from typing import Any, Final
 from gitops_bot.store import domainchecks
 
 EVENT_TYPE: Final = "tenant.status"
+UPGRADED_TYPE: Final = "tenant.upgraded"
+# Messages of no transition (a rollout's "upgraded") take keys above every transition id:
+# the queue's per-tenant order then sends each after the "live" that it follows.
+_UPGRADED_BASE: Final = 1 << 62
 # The processes that deliver (and the web app, which shares their settings) set this
 # flag at start: transitions are written by several processes, and each learns from
 # the database, not from its own settings, whether anyone will deliver the messages.
@@ -74,6 +78,34 @@ def enqueue(
         "INSERT OR IGNORE INTO outbox (transition_id, id, slug, body, created_at, next_attempt_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         (transition_id, message_id(transition_id), slug, body, at, at),
+    )
+
+
+def enqueue_upgraded(
+    db: sqlite3.Connection,
+    *,
+    key: int,
+    slug: str,
+    release: str,
+    previous: str | None,
+    rollout_id: int,
+    at: float,
+) -> None:
+    """Tell the landing page that a rollout moved `slug` to `release` and it is live there.
+
+    `key` is fixed per rollout tenant (its row), so a repeat after a crash is the same message.
+    """
+    if not enabled(db):
+        return
+    when = datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+    data: dict[str, Any] = {"slug": slug, "release": release, "at": when, "rollout": rollout_id}
+    if previous is not None:
+        data["previousRelease"] = previous
+    body = json.dumps({"type": UPGRADED_TYPE, "timestamp": when, "data": data}, sort_keys=True)
+    db.execute(
+        "INSERT OR IGNORE INTO outbox (transition_id, id, slug, body, created_at, next_attempt_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (_UPGRADED_BASE + key, f"tup_{key}", slug, body, at, at),
     )
 
 

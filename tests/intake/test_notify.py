@@ -261,3 +261,36 @@ def test_serve_delivers_from_the_worker_process(
     assert receiver.statuses()["from-serve"][:2] == ["accepted", "committed"]
     assert receiver.bad_signatures == 0
     assert NOTIFY_SECRET.removeprefix("whsec_") not in server.log.read_text()
+
+
+def test_a_rollouts_upgrade_arrives_after_the_live_it_follows(
+    notifying_client: FlaskClient,
+    notify_settings: Settings,
+    writer: Writer,
+    store: Store,
+    receiver: Receiver,
+) -> None:
+    assert post_event(notifying_client, signup("n-up")).status_code == 202
+    writer.drain_once()
+    receiver.fail_first = 1  # the `accepted` message fails once: everything after waits
+    with store.transaction() as db:
+        store.add_transition("n-up", "live")
+        outbox.enqueue_upgraded(
+            db, key=7, slug="n-up", release="2026.12", previous=None, rollout_id=3, at=time.time()
+        )
+        # The same rollout tenant again (a round repeated after a crash): one message.
+        outbox.enqueue_upgraded(
+            db, key=7, slug="n-up", release="2026.12", previous=None, rollout_id=3, at=time.time()
+        )
+    run_until_settled(notifier(notify_settings), store)
+    kinds = [(p["type"], p["data"].get("status")) for _, p in receiver.accepted]
+    assert kinds == [
+        ("tenant.status", "accepted"),
+        ("tenant.status", "committed"),
+        ("tenant.status", "live"),
+        ("tenant.upgraded", None),
+    ]
+    message_id, upgraded = receiver.accepted[-1]
+    assert message_id == "tup_7"
+    assert set(upgraded["data"]) == {"slug", "release", "at", "rollout"}
+    assert (upgraded["data"]["slug"], upgraded["data"]["release"]) == ("n-up", "2026.12")

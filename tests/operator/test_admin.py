@@ -15,8 +15,9 @@ from pydantic import SecretStr
 from gitops_bot.config import Settings
 from gitops_bot.operator import overview, tenantlist
 from gitops_bot.server.app import create_app
-from gitops_bot.store import domainchecks, errorlog
+from gitops_bot.store import domainchecks, errorlog, rollouts
 from gitops_bot.store.queue import Store
+from gitops_bot.store.rollouts import PlannedTenant
 from gitops_bot.web.auth import (
     LOGIN_FAILURES,
     LOGIN_WINDOW,
@@ -393,3 +394,50 @@ def test_every_query_the_page_runs_reads_an_index_without_sorting(store: Store) 
         unindexed = [s for s in steps if s.startswith("SCAN") and "INDEX" not in s]
         # `seen` is the menus' recursive seek: one row a step, one step a value.
         assert all(step.split()[1] in small | {"seen"} for step in unindexed), (sql, steps)
+
+
+def _halted_rollout(store: Store) -> None:
+    """A rollout of 2026.12 whose second wave halted on bravo's probe."""
+    with store.transaction() as db:
+        rollout_id = rollouts.create(
+            db,
+            release="2026.12",
+            waves="1,100%",
+            soak=600,
+            filters={},
+            reason="test",
+            plan=[
+                [PlannedTenant("alpha", "web-1", "pro", None)],
+                [PlannedTenant("bravo", "web-1", "pro", None)],
+            ],
+            now=time.time(),
+        )
+        rollouts.set_wave(db, rollout_id, 1, "done", done_at=time.time())
+        rollouts.set_tenant(db, rollout_id, "alpha", "live", live_at=time.time())
+        rollouts.set_wave(db, rollout_id, 2, "queued", queued_at=time.time())
+        reason = "failed: HTTP: GET / answered 502 Bad Gateway, expected 200-399"
+        rollouts.set_tenant(db, rollout_id, "bravo", "failed", reason=reason)
+        rollouts.move(
+            db,
+            rollout_id,
+            "halted",
+            allowed_from=("running",),
+            now=time.time(),
+            halted_slug="bravo",
+            halt_reason=f"bravo failed in wave 2: {reason}",
+        )
+
+
+def test_the_page_shows_the_rollout_its_waves_and_why_it_halted(
+    client: FlaskClient, store: Store, state_repo: Path
+) -> None:
+    assert 'id="rollout"' not in client.get("/admin", headers=BEARER).text  # none yet
+    _halted_rollout(store)
+    html = client.get("/admin", headers=BEARER).text
+    assert re.search(r'data-testid="rollout-state">Rollout 1 of <strong>2026.12</strong>', html)
+    assert "state-halted" in html
+    assert re.search(r'data-testid="rollout-halt">.*bravo failed in wave 2: failed: HTTP', html)
+    assert re.search(r'data-wave="1".*?state-done.*?1 / 1', html, re.DOTALL)
+    assert re.search(
+        r'data-wave="2".*?state-queued.*?0 / 1.*?<strong>bravo</strong>', html, re.DOTALL
+    )

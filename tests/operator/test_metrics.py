@@ -15,7 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from gitops_bot.config import Settings
 from gitops_bot.intake.releases import queue_release_change
 from gitops_bot.server.app import create_app
+from gitops_bot.store import rollouts
 from gitops_bot.store.queue import Store
+from gitops_bot.store.rollouts import PlannedTenant
 from gitops_bot.writer.writer import Writer
 from helpers import ADMIN_TOKEN, post_event, repo_for, seed_state_repo, signed_headers, signup
 
@@ -191,3 +193,27 @@ def test_signup_to_live_and_stage_histograms(client: FlaskClient, store: Store) 
 
     assert len(timeline(samples)) == 12 + 4 * 12
     assert timeline(scrape(client)) == timeline(samples)
+
+
+def test_the_latest_rollouts_state_and_its_tenants(client: FlaskClient, store: Store) -> None:
+    assert not [key for key in scrape(client) if key[0] == "gitops_bot_rollout_state"]
+    with store.transaction() as db:
+        rollout_id = rollouts.create(
+            db,
+            release="2026.12",
+            waves="100%",
+            soak=0,
+            filters={},
+            reason="test",
+            plan=[[PlannedTenant(s, "web-1", "pro", None) for s in ("alpha", "bravo", "carol")]],
+            now=0,
+        )
+        rollouts.set_tenant(db, rollout_id, "alpha", "live")
+        rollouts.set_tenant(db, rollout_id, "bravo", "failed", reason="502")
+        rollouts.move(db, rollout_id, "halted", allowed_from=("running",), now=1)
+    samples = scrape(client)
+    release = ("release", "2026.12")
+    assert samples[("gitops_bot_rollout_state", (release, ("state", "halted")))] == 1
+    assert samples[("gitops_bot_rollout_tenants", (release, ("state", "live")))] == 1
+    assert samples[("gitops_bot_rollout_tenants", (release, ("state", "failed")))] == 1
+    assert samples[("gitops_bot_rollout_tenants", (release, ("state", "planned")))] == 1
