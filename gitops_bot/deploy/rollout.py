@@ -47,6 +47,11 @@ def queue_rollout_release(
     The same queue, policy (a review where it asks for one) and writer's checker as any
     update; the caller's transaction keeps it together with the rollout's own step. Returns
     why it cannot be queued, or None; an id queued already is left as it is.
+
+    Not intake.releases.queue_release_change, which opens a transaction of its own: here
+    the event and the wave's step must commit together, or a kill -9 between them would
+    queue a change the rollout does not know it made. It also can set None, for an abort
+    back to app.package, which no webhook may ask for.
     """
     tenant = store.tenant(slug)
     if tenant is None:
