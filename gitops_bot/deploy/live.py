@@ -119,12 +119,7 @@ class LiveRunner:
         blind = set() if self.pull is None else self.pull.blind
         if not blind:
             return set()
-        found = set()
-        for slug in store.slugs_with_status(*UNSEEN):
-            tenant = store.tenant(slug)
-            if tenant is not None and tenant.host in blind:
-                found.add(slug)
-        return found
+        return store.slugs_with_status(*UNSEEN) & set(store.hosts_of_tenants_on(blind))
 
     def run_until(self, stop: threading.Event) -> None:
         """Rounds until `stop` is set; an unexpected error stops the worker, as the evaluator's."""

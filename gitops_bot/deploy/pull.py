@@ -102,11 +102,8 @@ class PullTracker:
 
     def _record(self, store: Store, inventory: Inventory) -> None:
         waiting = store.slugs_with_status(*UNSEEN, "failed")
-        hosts = {}
-        for slug in sorted(waiting):
-            tenant = store.tenant(slug)
-            if tenant is not None and tenant.host in self.seen:
-                hosts[slug] = tenant.host
+        placed = store.hosts_of_tenants_on(self.seen)
+        hosts = {slug: placed[slug] for slug in waiting if slug in placed}
         commits = store.branch_commits(hosts)
         with store.transaction():
             for slug, host in sorted(hosts.items()):
