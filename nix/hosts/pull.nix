@@ -68,7 +68,22 @@ in
 
   config = lib.mkMerge [
     {
-      assertions = lib.optionals pulls [
+      assertions = [
+        {
+          # gitops-bot check refuses these too; here so a hand-edited inventory cannot
+          # silently turn a pulling host into a pushed one, or hide its exporter.
+          assertion = builtins.elem (host.deploy or "push") [
+            "push"
+            "comin"
+          ];
+          message = "nix/inventory.json: hosts.${config.networking.hostName}.deploy must be \"push\" or \"comin\".";
+        }
+        {
+          assertion = !(host ? exporter) || (pulls && exporter != null);
+          message = "nix/inventory.json: hosts.${config.networking.hostName}.exporter must be ADDRESS:PORT, on a host with \"deploy\": \"comin\".";
+        }
+      ]
+      ++ lib.optionals pulls [
         {
           assertion = hasComin;
           message = ''

@@ -142,3 +142,19 @@ def test_every_host_gets_the_pull_module() -> None:
     hosts = nix_path(NIX_DIR / "hosts")
     pull = nix_path(NIX_DIR / "hosts" / "pull.nix")
     assert nix_eval(f'builtins.elem {pull} (import {hosts} "web-1")') is True
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"deploy": "comn"}, 'deploy must be "push" or "comin"'),
+        ({"deploy": "comin", "exporter": "10.0.0.2"}, "exporter must be ADDRESS:PORT"),
+        ({"exporter": "10.0.0.2:4243"}, 'on a host with "deploy": "comin"'),
+    ],
+)
+def test_a_hand_edited_inventory_entry_fails_with_its_field(
+    tmp_path: Path, fields: dict[str, str], says: str
+) -> None:
+    inventory = inventory_file(tmp_path, **{"web-2": fields})
+    out = result(inventory, "web-2")
+    assert any(says in message for message in out["failedAssertions"]), out["failedAssertions"]
