@@ -12,13 +12,15 @@ import pytest
 from comin_exporter import Exporter
 from flask.testing import FlaskClient
 
+from fakegithub import FakeGitHub
+from gitops_bot.backends.github import GitHubRepo
 from gitops_bot.config import Settings
 from gitops_bot.contract.inventory import Host, Inventory
 from gitops_bot.deploy.live import LiveRunner
 from gitops_bot.deploy.pull import PullTracker
 from gitops_bot.store.queue import Store
 from gitops_bot.writer.writer import Writer
-from helpers import git, post_event, repo_for, signup
+from helpers import FakeGitHubClock, git, post_event, repo_for, signup
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 # The repo's own tenants, recovered as committed when the writer first reads the branch.
@@ -221,6 +223,38 @@ def test_the_probe_watches_tenants_of_blind_hosts_and_deployed_ones_of_seen_host
     assert "delta" in on_host
     assert {slug for slug in ALL if store.last_status(slug) == "deployed"} == on_host
     assert live.watch.watching == set(ALL)  # deployed ones, and the blind host's as before
+    pulled.close()
+
+
+def test_on_github_the_compare_api_tells_which_tenants_a_host_runs(
+    github_intake: FlaskClient,
+    github_writer: Writer,
+    github_store: Store,
+    github_settings: Settings,
+    github_clock: FakeGitHubClock,
+    fleet: FakeGitHub,
+    exporters: dict[str, Exporter],
+) -> None:
+    before = fleet.branch_sha("main")
+    host, sha = committed(github_intake, github_writer, github_store, "delta")
+    pulled = PullTracker(
+        lambda: GitHubRepo.from_settings(github_settings, clock=github_clock),
+        interval=0.0,
+        timeout=2.0,
+    )
+    exporters[host].deployed(before)
+    fleet.reset_log()
+    pulled.run(github_store, inventory_of(github_store))
+    assert github_store.last_status("delta") == "committed"
+    # This process wrote none of that history: GitHub was asked, once.
+    asked = [r.path for r in fleet.requests if "/compare/" in r.path]
+    assert asked == [f"/api/v3/repos/{fleet.full_name}/compare/{sha}...{before}"]
+    pulled.run(github_store, inventory_of(github_store))
+    # Ancestry of two commits never changes: the answer is kept.
+    assert [r.path for r in fleet.requests if "/compare/" in r.path] == asked
+    exporters[host].deployed(sha)
+    pulled.run(github_store, inventory_of(github_store))
+    assert github_store.last_status("delta") == "deployed"
     pulled.close()
 
 
