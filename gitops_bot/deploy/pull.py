@@ -105,14 +105,18 @@ class PullTracker:
         placed = store.hosts_of_tenants_on(self.seen)
         hosts = {slug: placed[slug] for slug in waiting if slug in placed}
         commits = store.branch_commits(hosts)
+        # Ancestry may ask GitHub: decided before the transaction, which holds the write lock.
+        included = [
+            (slug, host)
+            for slug, host in sorted(hosts.items())
+            if (ancestor := commits.get(slug)) is not None
+            and self._includes(self.seen[host].commit, ancestor)
+        ]
         with store.transaction():
-            for slug, host in sorted(hosts.items()):
-                deployment, ancestor = self.seen[host], commits.get(slug)
-                if ancestor is None or not self._includes(deployment.commit, ancestor):
-                    continue
+            for slug, host in included:
                 if store.last_status(slug) == "failed" and _reached_deploy(store, slug):
                     continue  # failed later in life (an update refused): its deploy was seen
-                self._report(store, slug, host, deployment, inventory.base_domain)
+                self._report(store, slug, host, self.seen[host], inventory.base_domain)
 
     def _report(
         self, store: Store, slug: str, host: str, deployment: HostDeployment, base_domain: str
