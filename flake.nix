@@ -11,6 +11,11 @@
       url = "github:zhaofengli/colmena";
       inputs.nixpkgs.follows = "nixpkgs";
     };
+    # Pull deploys (nix/hosts/pull.nix): only hosts with "deploy": "comin" import its module.
+    comin = {
+      url = "github:nlewo/comin";
+      inputs.nixpkgs.follows = "nixpkgs";
+    };
   };
 
   outputs =
@@ -18,14 +23,19 @@
       self,
       nixpkgs,
       colmena,
+      comin,
     }:
     let
       system = "x86_64-linux";
       pkgs = nixpkgs.legacyPackages.${system};
       inventory = builtins.fromJSON (builtins.readFile ./nix/inventory.json);
-      # nix/hosts/default.nix: common.nix, the host's hardware profile (or the placeholder,
-      # which fails evaluation) and its name. common.nix imports the module by path.
-      hostModules = import ./nix/hosts;
+      # nix/hosts/default.nix: common.nix, pull.nix, the host's hardware profile (or the
+      # placeholder, which fails evaluation) and its name. common.nix imports the module by
+      # path. A host that pulls its deploys also gets comin's module; the others do not, so
+      # their systems (the options in their manual included) stay as they were.
+      pulls = name: (inventory.hosts.${name}.deploy or "push") == "comin";
+      hostModules =
+        name: import ./nix/hosts name ++ nixpkgs.lib.optional (pulls name) comin.nixosModules.comin;
       # The control host, which runs the bot itself (nix/control/default.nix).
       controlModules = import ./nix/control { package = self.packages.${system}.default; };
       # What the checks evaluate: the host as it would deploy, placeholder allowed.

@@ -207,6 +207,14 @@ class Settings(BaseSettings):
         description='Addresses to use instead of DNS: {"acme.example.com": "127.0.0.1"} (JSON)',
     )
 
+    # Hosts that pull (inventory "deploy": "comin"): what each runs, from its exporter.
+    comin_interval: float = Field(
+        default=15.0, gt=0, description="Seconds between scrapes of each comin host's exporter"
+    )
+    comin_timeout: float = Field(
+        default=3.0, gt=0, description="Seconds one scrape of a comin exporter may take in all"
+    )
+
     # --- GitHub: the state repo's host when backend is "github" ---------------------------
     backend: Literal["local", "github"] = "local"
     github_repository: str | None = Field(

@@ -7,6 +7,9 @@
 # cloud resources, so that state is only a deploy log plus the machine keys: losing it costs
 # a `nixops create` again, nothing on the hosts. A team deploying from several machines
 # should keep $NIXOPS_STATE on shared storage or use colmena, which keeps no state.
+#
+# A host with "deploy": "comin" in the inventory pulls its own deploys and needs comin's
+# module, which only the flake brings (flake.nix): without it, it fails with an assertion.
 let
   inventory = builtins.fromJSON (builtins.readFile ./inventory.json);
   machine = name: host: {

@@ -70,6 +70,13 @@ class StateRepo(Protocol):
         """Whether `sha` is reachable from the head of `branch` (as last fetched)."""
         ...
 
+    def descends(self, commit: str, ancestor: str) -> bool | None:
+        """Whether `ancestor` is `commit` or in its history; None when either is unknown here.
+
+        Both are commits, so the answer never changes once known: callers may keep it.
+        """
+        ...
+
     def delete_branch(self, branch: str) -> None: ...
 
     def added_in(self, branch: str, folder: str, origins: Mapping[str, str]) -> dict[str, str]:

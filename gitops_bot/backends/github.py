@@ -159,17 +159,22 @@ class GitHubRepo:
         head = self._heads.get(branch)
         if head is None:
             return False
-        if self._descends(head, sha):
+        return self.descends(head, sha) is True
+
+    def descends(self, commit: str, ancestor: str) -> bool | None:
+        if self._descends(commit, ancestor):
             return True
         try:
             status = self.api.call(
                 "compare",
-                lambda: self.api.repo.compare(sha, head, comparison_commits_per_page=1).status,
+                lambda: (
+                    self.api.repo.compare(ancestor, commit, comparison_commits_per_page=1).status
+                ),
                 write=False,
             )
         except ApiError as unknown:
             if unknown.status == 404:  # noqa: PLR2004 - no such commit, or unrelated histories
-                return False
+                return None
             raise
         return status in {"ahead", "identical"}
 

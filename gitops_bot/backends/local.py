@@ -192,12 +192,16 @@ class LocalGitRepo:
         return list(self.read_blobs(blobs).values()) if blobs else []
 
     def contains(self, branch: str, sha: str) -> bool:
+        return self.descends(self._remote_ref(branch), sha) is True
+
+    def descends(self, commit: str, ancestor: str) -> bool | None:
         status, _, _ = self.repo.git.execute(
-            ["git", "merge-base", "--is-ancestor", sha, self._remote_ref(branch)],
+            ["git", "merge-base", "--is-ancestor", ancestor, commit],
             with_extended_output=True,
             with_exceptions=False,
         )
-        return status == 0
+        # 1 is git's "not an ancestor"; anything else is a commit this clone has not fetched.
+        return {0: True, 1: False}.get(status)
 
 
 def _quoted(path: str) -> str:

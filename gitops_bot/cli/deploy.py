@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         print(deploy.describe(selection, engine_name=args.engine, argv=()))
         print(engine.pull_explanation(args.engine, selection.hosts, head=head, branch=args.branch))
         return 0
+    selection = selection.for_push()
     argv = (
         engine.command(args.engine, selection.hosts, nixops_deployment=args.nixops_deployment)
         if selection.hosts

@@ -21,6 +21,7 @@ def run(_args: argparse.Namespace) -> int:
     from gitops_bot.backends.factory import open_state_repo  # noqa: PLC0415
     from gitops_bot.config import Settings  # noqa: PLC0415
     from gitops_bot.deploy.live import LiveRunner  # noqa: PLC0415
+    from gitops_bot.deploy.pull import PullTracker  # noqa: PLC0415
     from gitops_bot.deploy.rollout import RolloutRunner  # noqa: PLC0415
     from gitops_bot.nix import nixeval  # noqa: PLC0415
     from gitops_bot.nix.evaluation import LocalEvaluator  # noqa: PLC0415
@@ -55,7 +56,14 @@ def run(_args: argparse.Namespace) -> int:
             evaluating.start()
         prober, probing = None, None
         if settings.probe:
-            prober = LiveRunner(settings)
+            # Its own state repo, for the prober's thread: what comin hosts run is matched to
+            # tenants' commits there, never through the writer's.
+            pull = PullTracker(
+                lambda: open_state_repo(settings),
+                interval=settings.comin_interval,
+                timeout=settings.comin_timeout,
+            )
+            prober = LiveRunner(settings, pull=pull)
             probing = threading.Thread(
                 target=prober.run_until, args=(stop,), name="prober", daemon=True
             )

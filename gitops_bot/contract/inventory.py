@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from gitops_bot.contract.tenant import Hostname, Identifier, ReleaseName
 
 INVENTORY_PATH: Final = "nix/inventory.json"
+# NAME:PORT or [IPv6]:PORT, as nix/hosts/pull.nix splits it for comin's listen address.
+_EXPORTER: Final = re.compile(
+    r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):([0-9]{1,5})$"
+)
+_PORTS: Final = range(1, 65536)
 
 
 class Host(BaseModel):
@@ -17,6 +23,30 @@ class Host(BaseModel):
 
     address: str = Field(min_length=1, max_length=253, description="SSH target for deploys")
     capacity: PositiveInt = Field(description="How many tenants the host may run")
+    # "push": an engine outside the host (colmena, NixOps, from CI) deploys it. "comin": the
+    # host pulls the branch and switches by itself (nix/hosts/pull.nix).
+    deploy: Literal["push", "comin"] = Field(default="push", description="Who deploys the host")
+    exporter: str | None = Field(
+        default=None,
+        max_length=262,
+        description="comin's Prometheus exporter, ADDRESS:PORT on a network only the bot reaches",
+    )
+
+    @model_validator(mode="after")
+    def _exporter_of_a_pulling_host(self) -> Host:
+        if self.exporter is None:
+            return self
+        if self.deploy != "comin":
+            raise ValueError('exporter is comin\'s: set "deploy": "comin" too, or remove it')
+        match = _EXPORTER.match(self.exporter)
+        if match is None or int(match[1]) not in _PORTS:
+            raise ValueError(f"exporter {self.exporter!r} is not ADDRESS:PORT")
+        return self
+
+    @property
+    def pulls(self) -> bool:
+        """Whether the host deploys itself, so no push engine should touch it."""
+        return self.deploy == "comin"
 
 
 class Plan(BaseModel):

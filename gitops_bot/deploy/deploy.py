@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
@@ -40,10 +40,27 @@ class Selection:
     up_to_date: tuple[str, ...]
     new_tenants: tuple[NewTenant, ...]
     unknown_markers: tuple[str, ...]  # markers of hosts the inventory no longer has
+    # Inventory hosts with "deploy": "comin": they switch by themselves.
+    pulling: frozenset[str] = frozenset()
+    # Hosts a push engine leaves alone although their inputs changed: they pull.
+    left_to_pull: tuple[str, ...] = ()
 
     @property
     def hosts(self) -> tuple[str, ...]:
         return tuple(target.host for target in self.targets)
+
+    def for_push(self) -> Selection:
+        """Without the hosts that pull: a push engine must not deploy them (it would need
+        their SSH key), move their markers, or report their tenants deployed."""
+        left = tuple(t.host for t in self.targets if t.host in self.pulling)
+        if not left:
+            return self
+        return replace(
+            self,
+            targets=tuple(t for t in self.targets if t.host not in self.pulling),
+            new_tenants=tuple(t for t in self.new_tenants if t.host not in self.pulling),
+            left_to_pull=left,
+        )
 
 
 @dataclass(frozen=True)
@@ -87,6 +104,7 @@ def select(repo: Path, *, head: str, deployed: Mapping[str, str]) -> Selection:
         up_to_date=tuple(up_to_date),
         new_tenants=_new_tenants(targets, changes, inventory.base_domain),
         unknown_markers=tuple(sorted(set(deployed) - set(inventory.hosts))),
+        pulling=frozenset(name for name, host in inventory.hosts.items() if host.pulls),
     )
 
 
@@ -139,13 +157,18 @@ def _json_object(content: bytes | None) -> dict[str, Any]:
 
 def describe(selection: Selection, *, engine_name: str, argv: Sequence[str]) -> str:
     """The hosts and why, the new tenants and the exact engine command, for the job log."""
-    count = f"{len(selection.targets)} of {len(selection.targets) + len(selection.up_to_date)}"
+    every = len(selection.targets) + len(selection.up_to_date) + len(selection.left_to_pull)
+    count = f"{len(selection.targets)} of {every}"
     lines = [f"deploy {selection.head[:12]} with {engine_name}: {count} host(s)"]
     for target in selection.targets:
         since = f"since {target.base[:12]}" if target.base else "never deployed"
         lines.append(f"  {target.host} ({since}): {'; '.join(target.reasons)}")
     if selection.up_to_date:
         lines.append(f"  up to date: {', '.join(selection.up_to_date)}")
+    if selection.left_to_pull:
+        lines.append(
+            f"  changed, but they pull it themselves (comin): {', '.join(selection.left_to_pull)}"
+        )
     if selection.unknown_markers:
         lines.append(
             f"  markers of hosts not in the inventory: {', '.join(selection.unknown_markers)}"

@@ -69,9 +69,10 @@ def pull_explanation(engine: Engine, hosts: Sequence[str], *, head: str, branch:
             ),
             (
                 f'  each host reports comin_deployment_info{{commit_id="{head}",status="done"}} '
-                f"on :{COMIN_EXPORTER_PORT}/metrics once switched; the bot's liveness probe marks "
-                "its tenants live when their URLs answer (GITOPS_BOT_PROBE_EVALUATED=1 with the "
-                "local backend)."
+                f"on :{COMIN_EXPORTER_PORT}/metrics once switched; the bot's worker reads it at "
+                "the inventory's exporter address and marks the tenants that commit includes "
+                "deployed, and its liveness probe marks them live when their URLs answer (for a "
+                "host without a reachable exporter, the probe alone)."
             ),
         ]
     )

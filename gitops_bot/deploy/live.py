@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from gitops_bot.deploy.liveness import LivenessPolicy, LivenessWatch
 from gitops_bot.deploy.probe import Prober, ProbeSpec, system_resolver
+from gitops_bot.deploy.pull import UNSEEN, PullTracker
 from gitops_bot.store import domainchecks
 from gitops_bot.store.queue import Store
 
@@ -60,8 +61,16 @@ class LiveRunner:
     probe delays a commit; the store is only touched to read who waits and to record verdicts.
     """
 
-    def __init__(self, settings: Settings, *, prober: Prober | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        prober: Prober | None = None,
+        pull: PullTracker | None = None,
+    ) -> None:
         self.settings = settings
+        # What comin hosts run, when the worker can tell (deploy/pull.py).
+        self.pull = pull
         self.watch = LivenessWatch(
             prober or Prober(resolve=resolver_for(settings), ca_file=settings.probe_ca_file),
             policy_from(settings),
@@ -75,7 +84,10 @@ class LiveRunner:
         inventory = store.inventory()
         if inventory is None:
             return []
-        waiting = store.slugs_with_status(*self.starts)
+        if self.pull is not None:
+            # First, so that a tenant a comin host now runs is watched from this round on.
+            self.pull.run(store, inventory)
+        waiting = store.slugs_with_status(*self.starts) | self._unseen_on_blind_hosts(store)
         # A tenant the probe failed stays watched: a late certificate still makes it live.
         still = waiting | (store.slugs_with_status("failed") & self.watch.watching)
         for slug in self.watch.watching - still:
@@ -102,6 +114,13 @@ class LiveRunner:
                 log.info("tenant %s is %s: %s", verdict.slug, verdict.status, verdict.detail)
         return verdicts
 
+    def _unseen_on_blind_hosts(self, store: Store) -> set[str]:
+        """Tenants of comin hosts the bot cannot see: no deploy will be reported for them."""
+        blind = set() if self.pull is None else self.pull.blind
+        if not blind:
+            return set()
+        return store.slugs_with_status(*UNSEEN) & set(store.hosts_of_tenants_on(blind))
+
     def run_until(self, stop: threading.Event) -> None:
         """Rounds until `stop` is set; an unexpected error stops the worker, as the evaluator's."""
         try:
@@ -116,3 +135,6 @@ class LiveRunner:
             log.exception("the liveness probe failed; stopping the worker")
             self.failed = True
             stop.set()
+        finally:
+            if self.pull is not None:
+                self.pull.close()

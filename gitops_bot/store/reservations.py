@@ -56,6 +56,18 @@ class Reservations(Database):
         rows = self._db.execute("SELECT host, taken FROM host_seats WHERE taken > 0")
         return {str(host): int(count) for host, count in rows}
 
+    def hosts_of_tenants_on(self, hosts: Iterable[str]) -> dict[str, str]:
+        """Each tenant placed on one of `hosts` (a few pulling hosts), with its host."""
+        wanted = sorted(set(hosts))
+        if not wanted:
+            return {}
+        marks = ", ".join("?" * len(wanted))
+        rows = self._db.execute(
+            f"SELECT slug, host FROM tenants WHERE host IN ({marks})",  # noqa: S608 - placeholders
+            wanted,
+        )
+        return {str(slug): str(host) for slug, host in rows}
+
     def inventory(self) -> Inventory | None:
         """The inventory the writer last read from the branch; None before its first sync."""
         value = self._scalar("SELECT value FROM meta WHERE key = 'inventory'")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Final
 
 from gitops_bot.contract.lifecycle import ON_BRANCH, should_record
 from gitops_bot.store import outbox, stagetimes
 from gitops_bot.store.database import Database
+
+# SQLite's default limit on a statement's parameters is 999 in older builds.
+_CHUNK: Final = 500
 
 
 class Transitions(Database):
@@ -76,6 +80,21 @@ class Transitions(Database):
             "SELECT slug, status FROM transitions WHERE commit_sha = ? ORDER BY id", (sha,)
         )
         return sorted({str(slug) for slug, status in rows if status in ON_BRANCH})
+
+    def branch_commits(self, slugs: Iterable[str]) -> dict[str, str]:
+        """Each tenant's latest commit that put it on the main branch (committed or merged)."""
+        wanted = sorted(set(slugs))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT slug, commit_sha FROM transitions WHERE slug IN ({marks})"  # noqa: S608 - only placeholders
+                " AND status IN ('committed', 'merged') AND commit_sha IS NOT NULL ORDER BY id",
+                chunk,
+            )
+            found.update({str(slug): str(sha) for slug, sha in rows})
+        return found
 
     def slug_reviewed_at(self, url: str) -> str | None:
         """The tenant whose review is at `url` (a pull request's page)."""

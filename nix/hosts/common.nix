@@ -26,6 +26,10 @@ in
     generatedSecrets = [ "session-key" ];
   };
 
+  # Hosts with "deploy": "comin" in the inventory pull this repository (pull.nix). Replace with
+  # the state repo's URL; each such host needs a read-only token at fleet.pull.tokenFile.
+  fleet.pull.repository = "https://github.com/example/fleet-state.git";
+
   security.acme = {
     acceptTerms = true;
     defaults.email = "hostmaster@example.com";

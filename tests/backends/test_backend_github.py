@@ -279,3 +279,17 @@ def test_symlinks_are_listed_apart_from_files(
     assert after is not None
     assert after.links == links
     assert "tenants/new.json" in after.files
+
+
+def test_descends_asks_compare_with_the_ancestor_as_base(
+    backend: GitHubRepo, fleet: FakeGitHub
+) -> None:
+    seeded = fleet.branch_sha("main")
+    foreign = fleet.push_foreign_commit("main", {"tenants/f.json": b"{}\n"})
+    fleet.reset_log()
+    assert backend.descends(foreign, seeded) is True
+    assert [p.split("/")[1] for _, p in calls(fleet)] == ["compare"]
+    assert backend.descends(foreign, foreign) is True
+    assert backend.descends(seeded, foreign) is False
+    # No such commit on GitHub: unknown, not "no", so a caller asks again later.
+    assert backend.descends("0" * 40, seeded) is None

@@ -84,6 +84,21 @@ def test_non_fast_forward_is_refused_not_forced(
     assert not ours.contains("main", "0" * 40)
 
 
+def test_descends_says_yes_no_or_unknown(
+    remote: Path, tmp_path: Path, clones: Callable[[str, Path], LocalGitRepo]
+) -> None:
+    repo = clones(str(remote), tmp_path / "clone.git")
+    root = repo.commit([], {"tenants/a.json": b"a\n"}, "root\n")
+    child = repo.commit([root], {"tenants/b.json": b"b\n"}, "child\n")
+    sibling = repo.commit([root], {"tenants/c.json": b"c\n"}, "sibling\n")
+    assert repo.descends(child, root) is True
+    assert repo.descends(child, child) is True
+    assert repo.descends(root, child) is False
+    assert repo.descends(sibling, child) is False
+    # A commit this clone has not fetched (a host may run one the writer has not seen yet).
+    assert repo.descends("1" * 40, root) is None
+
+
 def test_unreachable_remote_is_a_backend_error(
     tmp_path: Path, clones: Callable[[str, Path], LocalGitRepo]
 ) -> None:

@@ -249,6 +249,26 @@ def test_comin_explains_which_hosts_will_pull_and_moves_no_marker(
     assert "new tenant: charlie on web-2" in out
 
 
+def test_a_push_engine_leaves_hosts_that_pull_alone(
+    state: Clone, deployed: str, fake_engine: FakeEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pulling = {"address": "web-2.fleet.example.net", "capacity": 10, "deploy": "comin"}
+    state.write("nix/inventory.json", inventory(**{"web-2": pulling}))
+    state.write("tenants/charlie.json", tenant("charlie", "web-2"))
+    state.write("tenants/delta.json", tenant("delta", "web-3"))
+    head = state.commit("web-2 pulls; add charlie and delta")
+
+    code, out, _ = deploy(state, capsys, "--engine", "colmena")
+
+    assert code == 0
+    # No SSH to web-2, no marker for it, and charlie is not reported deployed by this run.
+    assert fake_engine.argvs() == [["colmena", "apply", "--on", "web-3"]]
+    assert remote_markers(state) == {"web-1": deployed, "web-2": deployed, "web-3": head}
+    assert "changed, but they pull it themselves (comin): web-2" in out
+    assert "new tenant: delta on web-3" in out
+    assert "new tenant: charlie" not in out
+
+
 def test_markers_come_from_the_remote_when_pushing_them(
     state: Clone,
     deployed: str,

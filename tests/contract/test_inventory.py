@@ -94,3 +94,41 @@ def test_the_stored_inventory_reads_back_with_its_releases() -> None:
     assert again == fleet
     legacy = inventory(a=1)
     assert Inventory.model_validate_json(legacy.model_dump_json(by_alias=True)) == legacy
+
+
+def host(**fields: object) -> dict[str, object]:
+    return {"address": "web-1.example.net", "capacity": 1, **fields}
+
+
+def fleet_of(**fields: object) -> Inventory:
+    return Inventory.model_validate(
+        {"baseDomain": "tenants.example.com", "hosts": {"web-1": host(**fields)}, "plans": PLANS}
+    )
+
+
+def test_hosts_are_pushed_to_unless_they_pull() -> None:
+    assert not fleet_of().hosts["web-1"].pulls
+    pulling = fleet_of(deploy="comin", exporter="10.0.0.7:4243").hosts["web-1"]
+    assert pulling.pulls
+    assert pulling.exporter == "10.0.0.7:4243"
+    assert fleet_of(deploy="comin", exporter="[fd00::7]:9100").hosts["web-1"].exporter
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"deploy": "ssh"}, "deploy"),
+        ({"exporter": "10.0.0.7:4243"}, 'set "deploy": "comin" too'),
+        ({"deploy": "comin", "exporter": "10.0.0.7"}, "is not ADDRESS:PORT"),
+        ({"deploy": "comin", "exporter": "10.0.0.7:70000"}, "is not ADDRESS:PORT"),
+        ({"deploy": "comin", "exporter": "http://10.0.0.7:4243/"}, "is not ADDRESS:PORT"),
+    ],
+)
+def test_a_bad_deploy_or_exporter_names_the_field(fields: dict[str, object], says: str) -> None:
+    with pytest.raises(ValidationError, match=says):
+        fleet_of(**fields)
+
+
+def test_an_inventory_stored_before_pull_hosts_still_reads() -> None:
+    stored = fleet_of().model_dump_json(by_alias=True, exclude={"hosts": {"web-1": {"deploy"}}})
+    assert Inventory.model_validate_json(stored).hosts["web-1"].deploy == "push"

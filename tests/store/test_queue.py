@@ -174,3 +174,21 @@ def test_opening_the_file_does_not_wait_for_a_writer(database: Path) -> None:
         thread.start()
         assert opened.wait(timeout=30)
     thread.join()
+
+
+def test_branch_commits_are_each_tenants_latest_landing(database: Path) -> None:
+    with Store(database) as store:
+        with store.transaction():
+            store.add_transition("a", "committed", commit_sha="1" * 40)
+            store.add_transition("a", "deployed", commit_sha="9" * 40)
+            store.add_transition("a", "pr_open")
+            store.add_transition("a", "merged", commit_sha="2" * 40)
+            store.add_transition("b", "accepted")
+            for i in range(600):  # more than one statement's worth of parameters
+                store.add_transition(f"t{i}", "committed", commit_sha=f"{i:040x}")
+        found = store.branch_commits(["a", "b", "nobody", *(f"t{i}" for i in range(600))])
+    assert found["a"] == "2" * 40
+    assert "b" not in found
+    assert "nobody" not in found
+    assert found["t599"] == f"{599:040x}"
+    assert len(found) == 601
