@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gitops_bot.config import Settings
+    from gitops_bot.deploy.live import LiveRunner
+    from gitops_bot.deploy.rollout import RolloutRunner
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,9 +22,6 @@ def run(_args: argparse.Namespace) -> int:
     from gitops_bot import logs  # noqa: PLC0415
     from gitops_bot.backends.factory import open_state_repo  # noqa: PLC0415
     from gitops_bot.config import Settings  # noqa: PLC0415
-    from gitops_bot.deploy.live import LiveRunner  # noqa: PLC0415
-    from gitops_bot.deploy.pull import PullTracker  # noqa: PLC0415
-    from gitops_bot.deploy.rollout import RolloutRunner  # noqa: PLC0415
     from gitops_bot.nix import nixeval  # noqa: PLC0415
     from gitops_bot.nix.evaluation import LocalEvaluator  # noqa: PLC0415
     from gitops_bot.store import outbox  # noqa: PLC0415
@@ -54,26 +53,9 @@ def run(_args: argparse.Namespace) -> int:
                 target=evaluator.run_until, args=(stop, settings), name="evaluator", daemon=True
             )
             evaluating.start()
-        prober, probing = None, None
-        if settings.probe:
-            # Its own state repo, for the prober's thread: what comin hosts run is matched to
-            # tenants' commits there, never through the writer's.
-            pull = PullTracker(
-                lambda: open_state_repo(settings),
-                interval=settings.comin_interval,
-                timeout=settings.comin_timeout,
-            )
-            prober = LiveRunner(settings, pull=pull)
-            probing = threading.Thread(
-                target=prober.run_until, args=(stop,), name="prober", daemon=True
-            )
-            probing.start()
+        prober, probing = _start_prober(settings, stop)
         # Rollouts wait on the probe's verdicts and queue through the writer, beside both.
-        roller = RolloutRunner(settings)
-        rolling = threading.Thread(
-            target=roller.run_until, args=(stop,), name="rollout", daemon=True
-        )
-        rolling.start()
+        roller, rolling = _start_roller(settings, stop)
         try:
             Writer(store=store, repo=repo, settings=settings).run(stop)
         finally:
@@ -94,6 +76,40 @@ def run(_args: argparse.Namespace) -> int:
         or roller.failed
     )
     return 1 if failed else 0
+
+
+def _start_prober(
+    settings: Settings, stop: threading.Event
+) -> tuple[LiveRunner | None, threading.Thread | None]:
+    """The liveness probe as a thread, when it is on: probes never delay a commit."""
+    from gitops_bot.backends.factory import open_state_repo  # noqa: PLC0415
+    from gitops_bot.deploy.live import LiveRunner  # noqa: PLC0415
+    from gitops_bot.deploy.pull import PullTracker  # noqa: PLC0415
+
+    if not settings.probe:
+        return None, None
+    # Its own state repo, for the prober's thread: what comin hosts run is matched to
+    # tenants' commits there, never through the writer's.
+    pull = PullTracker(
+        lambda: open_state_repo(settings),
+        interval=settings.comin_interval,
+        timeout=settings.comin_timeout,
+    )
+    prober = LiveRunner(settings, pull=pull)
+    probing = threading.Thread(target=prober.run_until, args=(stop,), name="prober", daemon=True)
+    probing.start()
+    return prober, probing
+
+
+def _start_roller(
+    settings: Settings, stop: threading.Event
+) -> tuple[RolloutRunner, threading.Thread]:
+    from gitops_bot.deploy.rollout import RolloutRunner  # noqa: PLC0415
+
+    roller = RolloutRunner(settings)
+    rolling = threading.Thread(target=roller.run_until, args=(stop,), name="rollout", daemon=True)
+    rolling.start()
+    return roller, rolling
 
 
 def _start_notifier(settings: Settings, stop: threading.Event) -> threading.Thread | None:
