@@ -21,7 +21,7 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from gitops_bot.operator import overview
-from gitops_bot.store import domainchecks
+from gitops_bot.store import domainchecks, notices
 from gitops_bot.web.appcontext import settings, store
 from gitops_bot.web.auth import (
     is_admin,
@@ -108,6 +108,7 @@ def overview_page() -> tuple[Response | str, int] | str:
         hosts=hosts,
         queue=overview.queue_state(store()),
         errors=overview.last_errors(store()),
+        notices=notices.current(store().connection),
         domains=domainchecks.everything(store().connection),
         filters={"state": state, "host": host, "q": search, "sort": sort},
         sort_keys=overview.SORT_KEYS,

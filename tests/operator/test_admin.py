@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from gitops_bot.config import Settings
 from gitops_bot.operator import overview
 from gitops_bot.server.app import create_app
-from gitops_bot.store import errorlog
+from gitops_bot.store import errorlog, notices
 from gitops_bot.store.queue import Store
 from gitops_bot.web.auth import (
     LOGIN_FAILURES,
@@ -314,3 +314,13 @@ def test_rows_without_an_age_sort_last_either_way() -> None:
         "new",
         "unseen",
     ]
+
+
+def test_a_standing_notice_is_shown_until_replaced(client: FlaskClient, store: Store) -> None:
+    assert 'class="notice"' not in client.get("/admin", headers=BEARER).text
+    with store.transaction():
+        notices.post(store.connection, "recovery", "3 tenants were recovered <without> a commit")
+        notices.post(store.connection, "recovery", "2 tenants were recovered without a commit")
+    page = client.get("/admin", headers=BEARER).text
+    assert page.count('class="notice"') == 1
+    assert "2 tenants were recovered without a commit" in page
