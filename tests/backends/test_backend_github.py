@@ -163,6 +163,24 @@ def test_truncated_tree_is_read_folder_by_folder(backend: GitHubRepo, fleet: Fak
         backend.snapshot("main")
 
 
+@pytest.mark.slow
+def test_a_100000_file_tenants_folder_is_listed_past_the_7_mb_bound(
+    backend: GitHubRepo, fleet: FakeGitHub
+) -> None:
+    # The issue-17 fleet size: under GitHub's 100,000-entry bound once listed on its own, but
+    # far over its 7 MB one for a recursive listing (about 190 bytes an entry), so both the
+    # root's and tenants/' recursive listings truncate and tenants/ is read without recursion.
+    size = 100_000 - len([p for p in fleet.files() if p.startswith("tenants/")])
+    fleet.push_foreign_commit("main", {f"tenants/t{n:06d}.json": b"{}\n" for n in range(size)})
+    fleet.reset_log()
+    snapshot = backend.snapshot("main")
+    assert snapshot is not None
+    assert len([p for p in snapshot.files if p.startswith("tenants/")]) == 100_000
+    assert "nix/inventory.json" in snapshot.files
+    trees = [path for method, path in calls(fleet) if "/git/trees/" in path]
+    assert len(trees) == 5  # the root twice, tenants/ twice, nix/ once
+
+
 def test_a_lagging_read_of_our_own_write_is_ignored(
     backend: GitHubRepo, fleet: FakeGitHub, github_clock: FakeGitHubClock
 ) -> None:
