@@ -1,7 +1,8 @@
 """Run every benchmark and write docs/performance.md (what `make bench` does).
 
-Run: python benchmarks/run.py [--only intake,checker] [--quick] [--output PATH]
+Run: python benchmarks/run.py [--only intake,checker] [--quick] [--scale N] [--output PATH]
 --quick runs each figure at a tiny size, to show the scripts still work (the tests do).
+--scale sets the largest fleet of the fleet-size figures (100,000 by default).
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from common import REPO, Section, machine, table
+
+# The largest fleet the fleet-size figures measure; `--scale` (BENCH_SCALE in the Makefile)
+# changes it, and the figures' sizes that name it follow.
+FLEET = 100_000
 
 
 @dataclass(frozen=True)
@@ -66,10 +71,24 @@ FIGURES = (
         "6. Memory during a burst",
         quick={"sizes": (50,)},
     ),
+    Figure(
+        "recovery",
+        "recovery",
+        "7. Recovery after a lost database",
+        full={"sizes": (10_000, FLEET)},
+        quick={"sizes": (50, 100)},
+    ),
+    Figure(
+        "snapshot",
+        "github_snapshot",
+        "8. GitHub snapshot at fleet size",
+        full={"runs": 3, "sizes": (10_000, FLEET)},
+        quick={"runs": 1, "sizes": (50, 100)},
+    ),
 )
 
 
-def run_figure(figure: Figure, *, quick: bool) -> Section:
+def run_figure(figure: Figure, *, quick: bool, scale: int = FLEET) -> Section:
     try:
         module = importlib.import_module(figure.module)
     except ModuleNotFoundError as missing:
@@ -85,7 +104,16 @@ def run_figure(figure: Figure, *, quick: bool) -> Section:
             ),
         )
     measure: Callable[..., Section] = module.measure
-    return measure(**(figure.quick if quick else figure.full))
+    return measure(**(figure.quick if quick else scaled(figure.full, scale)))
+
+
+def scaled(options: dict[str, Any], scale: int) -> dict[str, Any]:
+    """`options` with FLEET in its sizes replaced by `scale` (sizes above it dropped)."""
+    sizes = options.get("sizes")
+    if sizes is None or FLEET not in sizes:
+        return options
+    fitted = {scale if size == FLEET else size for size in sizes if size == FLEET or size <= scale}
+    return {**options, "sizes": tuple(sorted(fitted))}
 
 
 def render(
@@ -136,6 +164,12 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "performance.md")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=FLEET,
+        help=f"largest fleet of the fleet-size figures (default {FLEET:,})",
+    )
     args = parser.parse_args()
     wanted = set(args.only.split(",")) if args.only else {f.key for f in FIGURES}
     if unknown := wanted - {f.key for f in FIGURES}:
@@ -147,7 +181,7 @@ def main() -> int:
         if figure.key not in wanted:
             continue
         print(f"== {figure.title}", file=sys.stderr, flush=True)
-        section = run_figure(figure, quick=args.quick)
+        section = run_figure(figure, quick=args.quick, scale=args.scale)
         print(section.markdown(), file=sys.stderr, flush=True)
         sections.append(section)
     facts["load_after"] = machine()["load"]

@@ -35,6 +35,8 @@ def test_make_bench_writes_every_figure_at_a_tiny_size(tmp_path: Path) -> None:
         "4. Checker",
         "5. Nix evaluation",
         "6. Memory",
+        "7. Recovery after a lost database",
+        "8. GitHub snapshot",
     ):
         assert f"## {title}" in text
     assert "| cores |" in text
@@ -44,3 +46,10 @@ def test_make_bench_writes_every_figure_at_a_tiny_size(tmp_path: Path) -> None:
 @pytest.mark.parametrize("script", ["checker.py", "nix_eval.py"])
 def test_a_script_runs_on_its_own(script: str) -> None:
     assert "| 10 |" in bench(script, "--runs", "1", "--sizes", "10,20")
+
+
+def test_the_fleet_size_scripts_run_on_their_own() -> None:
+    recovery = bench("recovery.py", "--sizes", "10,20", "--history-pages", "1")
+    assert "| local | 10 |" in recovery
+    assert "| GitHub (fake) | 20 |" in recovery
+    assert "| 20 |" in bench("github_snapshot.py", "--runs", "1", "--sizes", "10,20")
