@@ -138,7 +138,7 @@ class GitHubRepo:
         if commit in self._files:
             self._files.move_to_end(commit)
             return self._files[commit]
-        self._trees[commit], files = list_files(self.api, commit)
+        self._trees[commit], files = list_files(self.api, commit, self._blobs)
         self._remember(commit, files)
         return files
 
