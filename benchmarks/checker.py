@@ -37,12 +37,15 @@ from common import (
 from fleets import checkout, fleet_repo
 
 GOAL_SECONDS = 1.0
+# At fleet size the goal is a ratio: checking costs at most this many times parsing.
+RATIO_GOAL = 4.0
 # Seconds per 1,000 tenants at the largest size may be at most this much above the middle
 # size's for growth to count as linear (noise on a shared machine included).
 
 
-def timed(action: Callable[[], object], runs: int) -> Stat:
-    action()  # warm the page cache and imports: the figure is checking, not disk
+def timed(action: Callable[[], object], runs: int, *, warm: bool = True) -> Stat:
+    if warm:
+        action()  # warm the page cache and imports: the figure is checking, not disk
     samples = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -96,10 +99,12 @@ def change_one(root: Path) -> None:
     path.write_text(canonical(document))
 
 
-def measure(*, runs: int = 5, sizes: tuple[int, ...] = (100, 1000, 10_000)) -> Section:
+def measure(
+    *, runs: int = 5, sizes: tuple[int, ...] = (100, 1000, 10_000), plan_runs: int = 1
+) -> Section:
     started = time.monotonic()
     rows, per_thousand = [], {}
-    largest: dict[str, Stat] = {}
+    by_size: dict[int, dict[str, Stat]] = {}
     for size in sizes:
         with scratch("checker") as tmp:
             root = checkout(fleet_repo(size), tmp / "fleet")
@@ -111,12 +116,13 @@ def measure(*, runs: int = 5, sizes: tuple[int, ...] = (100, 1000, 10_000)) -> S
             change_one(root)
             figures["--base"] = timed(command(root, "--base", "HEAD"), runs)
             git(root, "commit", "--quiet", "-am", "Suspend one tenant")
-            figures["plan"] = timed(plan(root), runs)
+            # A minute and more at 100,000 tenants: one run, the checks before it warmed up.
+            figures["plan"] = timed(plan(root), plan_runs, warm=False)
             figures["diff"] = timed(
                 lambda root=root: git(root, "diff", "--name-only", "HEAD~1"), runs
             )
         per_thousand[size] = figures["in-process"].median / size * 1000
-        largest = figures
+        by_size[size] = figures
         rows.append(
             [
                 f"{size:,}",
@@ -141,7 +147,7 @@ def measure(*, runs: int = 5, sizes: tuple[int, ...] = (100, 1000, 10_000)) -> S
             "(the full check plus the comparison with the base). Baseline: reading every "
             "tenant file and `json.loads`, nothing checked. Plan: that change committed, "
             "`gitops-bot plan --repo ROOT --base HEAD~1` end to end (with nix-instantiate "
-            "installed it evaluates the changed host at both revisions); its baseline is "
+            "installed it evaluates the changed host at both revisions), one run; its baseline is "
             "`git diff --name-only HEAD~1`, the file-level diff it falls back to without Nix."
         ),
     )
@@ -161,14 +167,23 @@ def measure(*, runs: int = 5, sizes: tuple[int, ...] = (100, 1000, 10_000)) -> S
             rows,
         )
     )
-    biggest = max(sizes)
-    if biggest >= 10_000:
-        worst = max(largest["command"].median, largest["--base"].median)
+    if (ten := by_size.get(10_000)) is not None:
+        worst = max(ten["command"].median, ten["--base"].median)
         section.goals.append(
             Goal(
-                f"{biggest:,} tenants in under {GOAL_SECONDS:.0f} s (end to end, both modes)",
+                f"10,000 tenants in under {GOAL_SECONDS:.0f} s (end to end, both modes)",
                 worst < GOAL_SECONDS,
                 f"{worst:.2f} s",
+            )
+        )
+    biggest = max(sizes)
+    if biggest > 10_000:
+        figures = by_size[biggest]
+        section.goals.append(
+            Goal(
+                f"{biggest:,} tenants checked in-process within {RATIO_GOAL:.0f}× parsing them",
+                figures["in-process"].median <= RATIO_GOAL * figures["parse"].median,
+                ratio(figures["in-process"].median, figures["parse"].median),
             )
         )
     if len(sizes) > 1:

@@ -32,6 +32,7 @@ class Figure:
     title: str
     full: dict[str, Any] = field(default_factory=dict)
     quick: dict[str, Any] = field(default_factory=dict)
+    function: str = "measure"
 
 
 FIGURES = (
@@ -57,6 +58,7 @@ FIGURES = (
         "checker",
         "checker",
         "4. Checker",
+        full={"runs": 3, "sizes": (100, 1000, 10_000, FLEET)},
         quick={"runs": 1, "sizes": (10, 20)},
     ),
     Figure(
@@ -85,6 +87,14 @@ FIGURES = (
         full={"runs": 3, "sizes": (10_000, FLEET)},
         quick={"runs": 1, "sizes": (50, 100)},
     ),
+    Figure(
+        "onehost",
+        "nix_eval",
+        "9. Nix evaluation of one host in a large fleet",
+        full={"runs": 3, "sizes": (10_000, FLEET)},
+        quick={"runs": 1, "sizes": (50, 100), "per_host": 20},
+        function="measure_one_host",
+    ),
 )
 
 
@@ -103,7 +113,7 @@ def run_figure(figure: Figure, *, quick: bool, scale: int = FLEET) -> Section:
                 "runs it here."
             ),
         )
-    measure: Callable[..., Section] = module.measure
+    measure: Callable[..., Section] = getattr(module, figure.function)
     return measure(**(figure.quick if quick else scaled(figure.full, scale)))
 
 

@@ -37,6 +37,7 @@ def test_make_bench_writes_every_figure_at_a_tiny_size(tmp_path: Path) -> None:
         "6. Memory",
         "7. Recovery after a lost database",
         "8. GitHub snapshot",
+        "9. Nix evaluation of one host",
     ):
         assert f"## {title}" in text
     assert "| cores |" in text
@@ -53,3 +54,5 @@ def test_the_fleet_size_scripts_run_on_their_own() -> None:
     assert "| local | 10 |" in recovery
     assert "| GitHub (fake) | 20 |" in recovery
     assert "| 20 |" in bench("github_snapshot.py", "--runs", "1", "--sizes", "10,20")
+    one_host = ("--one-host", "--per-host", "5", "--runs", "1", "--sizes", "10,20")
+    assert "| 20 |" in bench("nix_eval.py", *one_host)
