@@ -95,6 +95,14 @@ FIGURES = (
         quick={"runs": 1, "sizes": (50, 100), "per_host": 20},
         function="measure_one_host",
     ),
+    Figure(
+        "fleetmemory",
+        "memory",
+        "10. Writer memory during a burst into a large repo",
+        full={"sizes": (10_000, FLEET), "burst": 1000},
+        quick={"sizes": (50, 100), "burst": 20},
+        function="measure_fleet",
+    ),
 )
 
 

@@ -38,6 +38,7 @@ def test_make_bench_writes_every_figure_at_a_tiny_size(tmp_path: Path) -> None:
         "7. Recovery after a lost database",
         "8. GitHub snapshot",
         "9. Nix evaluation of one host",
+        "10. Writer memory during a burst into a large repo",
     ):
         assert f"## {title}" in text
     assert "| cores |" in text
