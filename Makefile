@@ -14,7 +14,7 @@ help:
 	@echo "make serve  - run the bot (demo secrets unless GITOPS_BOT_WEBHOOK_SECRET_FILE is set)"
 	@echo "make test   - lint, type-check and run the test suite"
 	@echo "make soak   - the long variants of the reliability suites (SOAK_SCALE=5 by default)"
-	@echo "make bench  - run the benchmarks and write docs/performance.md (under 10 minutes)"
+	@echo "make bench  - run the benchmarks and write docs/performance.md (BENCH_SCALE=10000: under 10 minutes)"
 	@echo "make lock   - re-resolve requirements.lock and requirements-dev.lock, with hashes"
 
 # Debian packages: git for the state repo, nix-bin so the tests can evaluate nix/, chromium

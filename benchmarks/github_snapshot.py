@@ -23,6 +23,7 @@ from fakegithub import FakeGitHub  # noqa: E402
 from fleets import fleet_repo, push_into  # noqa: E402
 from gitops_bot.backends.github import GitHubRepo  # noqa: E402
 from gitops_bot.config import Settings  # noqa: E402
+from gitops_bot.store.queue import Store  # noqa: E402
 from helpers import FakeGitHubClock  # noqa: E402
 
 
@@ -40,11 +41,13 @@ def _settings(gh: FakeGitHub, state_dir: Path) -> Settings:
 
 def measure(*, runs: int = 3, sizes: tuple[int, ...] = (10_000, 100_000)) -> Section:
     started = time.monotonic()
-    rows, per_thousand, truncated = [], {}, {}
+    rows, per_thousand, how = [], {}, {}
     for size in sizes:
         with scratch("snapshot") as work, FakeGitHub(work / "github") as gh:
             push_into(fleet_repo(size), gh.repo_path)
             settings = _settings(gh, work / "var")
+            with Store(settings.database_path) as store:  # where the backend counts requests
+                store.migrate()
             clock = FakeGitHubClock(gh)
             listing: list[float] = []
             contents: list[float] = []
@@ -55,13 +58,16 @@ def measure(*, runs: int = 3, sizes: tuple[int, ...] = (10_000, 100_000)) -> Sec
                 begun = time.perf_counter()
                 snapshot = repo.snapshot("main")
                 listed = time.perf_counter()
+                listing_requests = list(gh.requests)
                 if snapshot is None or len(snapshot.files) <= size:
                     raise RuntimeError("the snapshot lacks tenants")
                 repo.read_blobs(list(snapshot.files.values()))
                 contents.append(time.perf_counter() - listed)
                 listing.append(listed - begun)
-                trees = [r for r in gh.requests if "/git/trees/" in r.path]
-                requests, truncated[size] = len(gh.requests), len(trees) > 1
+                trees = [r for r in listing_requests if "/git/trees/" in r.path]
+                tarball = any("tarball" in r.path for r in listing_requests)
+                requests = len(gh.requests)
+                how[size] = "tarball" if tarball else "by folder" if len(trees) > 1 else "one tree"
                 repo.close()
             local = []
             for _ in range(runs):
@@ -69,8 +75,9 @@ def measure(*, runs: int = 3, sizes: tuple[int, ...] = (10_000, 100_000)) -> Sec
                 git(gh.repo_path, "ls-tree", "-r", "main")
                 local.append(time.perf_counter() - begun)
         snap, read, base = stat(listing), stat(contents), stat(local)
-        per_thousand[size] = snap.median / size * 1000
-        rows.append(_row(size, snap, read, base, requests, truncated=truncated[size]))
+        total = stat([a + b for a, b in zip(listing, contents, strict=True)])
+        per_thousand[size] = total.median / size * 1000
+        rows.append(_row(size, snap, read, total, base, requests=requests, how=how[size]))
     section = Section(
         title="8. GitHub snapshot at fleet size (fake GitHub)",
         method=(
@@ -80,8 +87,10 @@ def measure(*, runs: int = 3, sizes: tuple[int, ...] = (10_000, 100_000)) -> Sec
             "The fake truncates a recursive tree listing as GitHub documents it: past 100,000 "
             "entries or 7 MB of JSON (about 37,000 files at this path length); the backend "
             "then lists the root, and each watched folder, and a folder whose own recursive "
-            "listing is truncated without recursion. Baseline: `git ls-tree -r` of the same "
-            "commit on the fake's repo, no HTTP."
+            "listing is truncated without recursion; a folder over 100,000 entries (100,000 "
+            "tenants and the schema) cannot be listed at all, and the listing then comes from "
+            "the commit's tarball, with the contents. Baseline: `git ls-tree -r` of the same "
+            "commit on the fake's repo, no HTTP; the ratio is of both reads to it."
         ),
     )
     section.tables.append(
@@ -90,8 +99,9 @@ def measure(*, runs: int = 3, sizes: tuple[int, ...] = (10_000, 100_000)) -> Sec
                 "tenants",
                 "snapshot (ms)",
                 "contents (ms)",
+                "both (ms)",
                 "requests",
-                "listing truncated",
+                "listed",
                 "baseline: git ls-tree (ms)",
                 "ratio",
             ],
@@ -99,13 +109,13 @@ def measure(*, runs: int = 3, sizes: tuple[int, ...] = (10_000, 100_000)) -> Sec
         )
     )
     if len(sizes) > 1:
-        section.goals.append(linear_growth(per_thousand, what="snapshot time per tenant"))
+        section.goals.append(linear_growth(per_thousand, what="first read's time per tenant"))
     if max(sizes) >= 100_000:
         section.goals.append(
             Goal(
-                "a 100,000-file tenants/ folder is read whole, past the truncation",
-                truncated[max(sizes)],
-                "folder by folder" if truncated[max(sizes)] else "not truncated",
+                f"{max(sizes):,} tenants read whole, past the truncation",
+                how[max(sizes)] != "one tree",
+                f"listed {how[max(sizes)]}",
             )
         )
     section.seconds = time.monotonic() - started
@@ -113,16 +123,17 @@ def measure(*, runs: int = 3, sizes: tuple[int, ...] = (10_000, 100_000)) -> Sec
 
 
 def _row(
-    size: int, snap: Stat, read: Stat, base: Stat, requests: int, *, truncated: bool
+    size: int, snap: Stat, read: Stat, total: Stat, base: Stat, *, requests: int, how: str
 ) -> list[str]:
     return [
         f"{size:,}",
         snap.show(0, 1000),
         read.show(0, 1000),
+        total.show(0, 1000),
         str(requests),
-        "yes" if truncated else "no",
+        how,
         base.show(0, 1000),
-        ratio(snap.median, base.median),
+        ratio(total.median, base.median),
     ]
 
 
