@@ -397,10 +397,12 @@ def bot(
     writer: bool = True,
     capacity: int = 1_000_000,
     extra_env: dict[str, str] | None = None,
+    state_repo: Path | None = None,
 ) -> Iterator[Bot]:
     """`gitops-bot serve` on a free port, with a state repo seeded from this repo and big hosts.
 
     Without the writer the state repo is seeded here, since intake waits for a first read.
+    `state_repo` (a bare repo) is cloned to be the state repo instead, as it is.
     """
     seed_dir = root / "seed"
     shutil.copytree(REPO / "tenants", seed_dir / "tenants")
@@ -422,6 +424,9 @@ def bot(
         "PYTHONPATH": str(REPO),
         **(extra_env or {}),
     }
+    if state_repo is not None:
+        state_dir.mkdir(parents=True)
+        git(state_dir, "clone", "--quiet", "--bare", str(state_repo), "state.git")
     if not writer:
         seed(state_dir, seed_dir)
     port = free_port()

@@ -1,6 +1,7 @@
 """Benchmark 6: peak memory of the web workers and the writer during a burst of signups.
 
 Run: python benchmarks/memory.py [--sizes 1000,3000,10000]
+     python benchmarks/memory.py --into-fleet 1000 --sizes 10000,100000
 For each size, a fresh `gitops-bot serve --workers 4` takes a burst of that many signups
 as fast as it answers; once the writer has committed them all (and evaluated nix/ with
 them), the peak resident set (VmHWM in /proc/<pid>/status) of each web worker and of the
@@ -30,6 +31,7 @@ from common import (
     table,
     wait_settled,
 )
+from fleets import fleet_repo
 
 # Web workers count as flat when their peak grows by less than this over the sizes.
 FLAT = 1.10
@@ -149,12 +151,84 @@ def measure(*, sizes: tuple[int, ...] = (1000, 3000, 10_000)) -> Section:
     return section
 
 
+def measure_fleet(*, sizes: tuple[int, ...] = (10_000, 100_000), burst: int = 1000) -> Section:
+    """The fleet-size figure: a burst of `burst` signups into repos of `sizes` tenants."""
+    started = time.monotonic()
+    results: list[tuple[int, Peaks, Peaks]] = []
+    for size in (0, *sizes):
+        repo = None if size == 0 else fleet_repo(size)
+        with scratch("memory-fleet") as root, bot(root, state_repo=repo) as running:
+            idle = peaks(running)
+            load = loadgen.run(running.port, signups("f", burst), connections=16)
+            if load.statuses().get(202, 0) != burst:
+                raise RuntimeError(f"not every signup was accepted: {load.statuses()}")
+            wait_settled(running.database, expected=burst, timeout=900)
+            results.append((size, idle, peaks(running)))
+    (_, _, empty), *grown = results
+    rows = [
+        [
+            f"{size:,}",
+            f"{idle.writer:.1f}",
+            f"{burst_peak.writer:.1f}",
+            f"{empty.writer:.1f}",
+            f"{burst_peak.writer / empty.writer:.2f}×",
+            f"{burst_peak.workers:.1f}",
+        ]
+        for size, idle, burst_peak in grown
+    ]
+    section = Section(
+        title="11. Writer memory during a burst into a large repo",
+        method=(
+            f"A fresh `gitops-bot serve --workers 4` whose local state repo is a clone of a "
+            f"fleet repo (`benchmarks/fleets.py`) takes a burst of {burst:,} signups; once "
+            "the writer has committed them all, the peak resident set (`VmHWM`) of the writer "
+            "and the largest web worker is read. The writer's first read at start recovers "
+            "every tenant into the new queue file, so its idle peak holds the whole repo. "
+            "Baseline: the same burst into this repo's three-tenant seed, in the same run."
+        ),
+    )
+    section.tables.append(
+        table(
+            [
+                "tenants in the repo",
+                "writer idle (MiB)",
+                "writer after the burst (MiB)",
+                "baseline: burst into the seed (MiB)",
+                "ratio",
+                "web worker peak (MiB)",
+            ],
+            rows,
+        )
+    )
+    if len(grown) > 1:
+        (small, _, first), (large, _, last) = grown[0], grown[-1]
+        slope = (last.writer - first.writer) / (large - small) * 1000
+        section.goals.append(
+            Goal(
+                "writer grows only with the repo (linearly in tenants)",
+                last.writer <= LINEAR_SLACK * first.writer * large / small,
+                f"{slope:.1f} MiB per 1,000 tenants from {small:,} to {large:,}",
+            )
+        )
+    section.seconds = time.monotonic() - started
+    return section
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,3000,10000")
+    parser.add_argument(
+        "--into-fleet",
+        type=int,
+        metavar="BURST",
+        help="the fleet-size figure instead: a burst of BURST into repos of --sizes tenants",
+    )
     args = parser.parse_args()
     sizes = tuple(int(size) for size in args.sizes.split(","))
-    print(measure(sizes=sizes).markdown())
+    if args.into_fleet:
+        print(measure_fleet(sizes=sizes, burst=args.into_fleet).markdown())
+    else:
+        print(measure(sizes=sizes).markdown())
     return 0
 
 

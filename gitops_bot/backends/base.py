@@ -34,6 +34,20 @@ class Review:
     url: str | None = None
 
 
+@dataclass(frozen=True)
+class AddedIn:
+    """What a history search found: the commit that added each file, by path.
+
+    `unreached` are files whose search stopped at a bound on how much history is read
+    (`bound` says which, in words) before finding them: their commit may be further back.
+    A file that no commit names (added by hand) is simply absent from `commits`.
+    """
+
+    commits: Mapping[str, str]
+    unreached: frozenset[str] = frozenset()
+    bound: str = ""
+
+
 class BackendError(Exception):
     """The state repo could not be read or written; the writer retries later."""
 
@@ -79,12 +93,13 @@ class StateRepo(Protocol):
 
     def delete_branch(self, branch: str) -> None: ...
 
-    def added_in(self, branch: str, folder: str, origins: Mapping[str, str]) -> dict[str, str]:
+    def added_in(self, branch: str, folder: str, origins: Mapping[str, str]) -> AddedIn:
         """For files under `folder`, the commit on `branch` that added each.
 
         `origins` gives the event id that created each file, which the bot's commits name
         in a trailer: a backend that cannot afford to diff history finds them by that.
-        Read once after a lost database; a backend may leave out what would cost too much.
+        Read once after a lost database; a backend may leave out what would cost too much,
+        and names those files in `unreached`.
         """
         ...
 

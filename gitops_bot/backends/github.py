@@ -13,7 +13,7 @@ from github.GitCommit import GitCommit
 from github.GitTree import GitTree
 from github.InputGitTreeElement import InputGitTreeElement
 
-from gitops_bot.backends.base import Review, Snapshot
+from gitops_bot.backends.base import AddedIn, Review, Snapshot
 from gitops_bot.backends.github_api import ApiError, GitHubApi, connect
 from gitops_bot.backends.github_files import (
     archive_blobs,
@@ -24,7 +24,7 @@ from gitops_bot.backends.github_files import (
     split_links,
     watched,
 )
-from gitops_bot.backends.github_history import added_in
+from gitops_bot.backends.github_history import HISTORY_PAGES, added_in
 from gitops_bot.backends.github_reviews import PullRequests, ReviewOptions
 
 if TYPE_CHECKING:
@@ -53,8 +53,12 @@ class GitHubRepo:
     the last write is old or GitHub refused it.
     """
 
-    def __init__(self, api: GitHubApi, options: ReviewOptions) -> None:
+    def __init__(
+        self, api: GitHubApi, options: ReviewOptions, *, history_pages: int = HISTORY_PAGES
+    ) -> None:
         self.api = api
+        # How many pages of the commit list a lost database's recovery reads, at most.
+        self.history_pages = history_pages
         self.pulls = PullRequests(api, options)
         self._trees: dict[str, str] = {}
         self._files: OrderedDict[str, dict[str, str]] = OrderedDict()
@@ -69,8 +73,14 @@ class GitHubRepo:
         self._clock = api.governor.clock.monotonic
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> GitHubRepo:
-        return cls(connect(settings, clock=clock), ReviewOptions.from_settings(settings))
+    def from_settings(
+        cls, settings: Settings, *, clock: Clock | None = None, history_pages: int = HISTORY_PAGES
+    ) -> GitHubRepo:
+        return cls(
+            connect(settings, clock=clock),
+            ReviewOptions.from_settings(settings),
+            history_pages=history_pages,
+        )
 
     # --- reading --------------------------------------------------------------------------
 
@@ -128,7 +138,7 @@ class GitHubRepo:
         if commit in self._files:
             self._files.move_to_end(commit)
             return self._files[commit]
-        self._trees[commit], files = list_files(self.api, commit)
+        self._trees[commit], files = list_files(self.api, commit, self._blobs)
         self._remember(commit, files)
         return files
 
@@ -289,8 +299,8 @@ class GitHubRepo:
         self._created.discard(branch)
         self._absent.add(branch)
 
-    def added_in(self, branch: str, folder: str, origins: Mapping[str, str]) -> dict[str, str]:
-        return added_in(self.api, branch, folder, origins)
+    def added_in(self, branch: str, folder: str, origins: Mapping[str, str]) -> AddedIn:
+        return added_in(self.api, branch, folder, origins, pages=self.history_pages)
 
     def removed_files(self, branch: str, folder: str) -> list[bytes]:
         """Nothing: the API would cost a request per commit of history to find deletions.

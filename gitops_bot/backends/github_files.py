@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import tarfile
 import urllib.parse
 import urllib.request
@@ -17,6 +18,8 @@ from github.Repository import Repository
 
 from gitops_bot.backends.base import SYMLINK_MODE, BackendError
 from gitops_bot.backends.github_api import GitHubApi
+
+log = logging.getLogger(__name__)
 
 # The folders the bot reads, as in the local backend; everything else is carried over untouched.
 WATCHED: Final = ("tenants/", "nix/")
@@ -39,15 +42,30 @@ def blob_id(content: bytes) -> str:
     return hashlib.sha1(header + content, usedforsecurity=False).hexdigest()
 
 
-def list_files(api: GitHubApi, commit: str) -> tuple[str, dict[str, str]]:
+class _Unlistable(Exception):
+    """A folder with more entries than one tree listing holds."""
+
+
+def list_files(
+    api: GitHubApi, commit: str, blobs: dict[str, bytes] | None = None
+) -> tuple[str, dict[str, str]]:
     """The commit's tree id, and the blob id of each watched file in it.
 
     One request, unless GitHub truncates the recursive listing (over 100,000 entries or
-    7 MB); then the watched folders are listed one by one.
+    7 MB); then the watched folders are listed one by one. A folder over 100,000 entries
+    cannot be listed at all (trees have no pages), so then the listing comes from the
+    commit's tarball, and the contents it brings go into `blobs`.
     """
     tree = api.call("read tree", lambda: api.repo.get_git_tree(commit, recursive=True), write=False)
     if tree.truncated:
-        return tree.sha, _walk(api, tree.sha, "")
+        try:
+            return tree.sha, _walk(api, tree.sha, "")
+        except _Unlistable as folder:
+            log.info("%s is too large to list; reading the listing from the archive", folder)
+            files, contents = archive_files(api, commit)
+            if blobs is not None:
+                blobs.update(contents)
+            return tree.sha, files
     return tree.sha, {
         e.path: _value(e.mode, e.sha) for e in tree.tree if e.type == "blob" and watched(e.path)
     }
@@ -72,8 +90,7 @@ def _walk(api: GitHubApi, tree: str, prefix: str) -> dict[str, str]:
         "read tree", lambda: api.repo.get_git_tree(tree, recursive=False), write=False
     )
     if listing.truncated:
-        # Trees have no pages: a single folder this large cannot be listed through the API.
-        raise BackendError(f"{prefix or 'the root folder'} has more entries than GitHub lists")
+        raise _Unlistable(prefix or "the root folder")
     files: dict[str, str] = {}
     for entry in listing.tree:
         path = prefix + entry.path
@@ -97,19 +114,35 @@ def archive_blobs(api: GitHubApi, commit: str) -> dict[str, bytes]:
     Ids are computed from the bytes, so a file the archive changed (export-subst) or left
     out (export-ignore) is simply absent, and read on its own by the caller.
     """
+    return archive_files(api, commit)[1]
+
+
+def archive_files(api: GitHubApi, commit: str) -> tuple[dict[str, str], dict[str, bytes]]:
+    """`commit`'s watched files as a listing (path to blob id, symlinks marked) and their
+    contents by blob id, from one tarball.
+
+    As a listing it trusts the archive: a watched file marked export-ignore would be
+    missing, which the bot's own folders never are.
+    """
     link = api.call(
         "archive link", lambda: api.repo.get_archive_link("tarball", commit), write=False
     )
     data = api.call("download archive", lambda: _download(link), write=False)
-    blobs = {}
+    files: dict[str, str] = {}
+    blobs: dict[str, bytes] = {}
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
         for member in archive:
             # Every path starts with one folder named after the repository and commit.
             path = member.name.partition("/")[2]
-            if member.isfile() and watched(path) and (handle := archive.extractfile(member)):
+            if not watched(path):
+                continue
+            if member.issym():
+                files[path] = LINK + blob_id(member.linkname.encode())
+            elif member.isfile() and (handle := archive.extractfile(member)):
                 content = handle.read()
-                blobs[blob_id(content)] = content
-    return blobs
+                files[path] = sha = blob_id(content)
+                blobs[sha] = content
+    return files, blobs
 
 
 def _download(link: str) -> bytes:

@@ -10,7 +10,7 @@ from typing import Final
 
 import git
 
-from gitops_bot.backends.base import SYMLINK_MODE, BackendError, Review, Snapshot
+from gitops_bot.backends.base import SYMLINK_MODE, AddedIn, BackendError, Review, Snapshot
 from gitops_bot.backends.gitrepo import BOT_EMAIL, BOT_NAME, git_says, init_bare, open_repo
 
 # What the bot reads of a tree; everything else in the repo is carried over untouched.
@@ -160,7 +160,7 @@ class LocalGitRepo:
         )
         return {branch: branch for branch in branches if branch.startswith(prefix)}
 
-    def added_in(self, branch: str, folder: str, origins: Mapping[str, str]) -> dict[str, str]:
+    def added_in(self, branch: str, folder: str, origins: Mapping[str, str]) -> AddedIn:
         del origins  # the whole history is here: diffs answer exactly, for hand-made files too
         # One pass over history, newest first: a file re-added later keeps its first commit.
         log = self._git(
@@ -180,7 +180,7 @@ class LocalGitRepo:
                 commit = line.removeprefix("commit ")
             elif line:
                 added[line] = commit
-        return added
+        return AddedIn(added)
 
     def removed_files(self, branch: str, folder: str) -> list[bytes]:
         # --raw names the blob each deletion removed: one pass over history, one batch read.

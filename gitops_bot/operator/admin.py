@@ -21,7 +21,7 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from gitops_bot.operator import overview, tenantlist, timeline_chart
-from gitops_bot.store import domainchecks, rollouts
+from gitops_bot.store import domainchecks, notices, rollouts
 from gitops_bot.web.appcontext import settings, store
 from gitops_bot.web.auth import (
     is_admin,
@@ -108,6 +108,7 @@ def overview_page() -> tuple[Response | str, int] | str:
         default_per_page=tenantlist.DEFAULT_PER_PAGE,
         list_url=lambda **changes: _list_url(query, **changes),
         rollout=rollouts.summary(db),
+        notices=notices.current(db),
         age_text=overview.age_text,
         commit_link=lambda sha: overview.commit_link(template, sha),
         web_link=overview.web_link,

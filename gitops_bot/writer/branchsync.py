@@ -7,15 +7,19 @@ import json
 import logging
 import time
 from collections.abc import Iterable
+from typing import Final
 
-from gitops_bot.backends.base import StateRepo
+from gitops_bot.backends.base import AddedIn, StateRepo
 from gitops_bot.contract.checker import check_file
 from gitops_bot.contract.tenant import REVIEW_PREFIX, Tenant, slug_problem, tenant_path
-from gitops_bot.store import domainchecks
+from gitops_bot.store import domainchecks, notices
 from gitops_bot.store.queue import Store
 from gitops_bot.writer.changes import Tree
 
 log = logging.getLogger(__name__)
+
+# How many tenants a notice names; the rest it counts.
+_NAMED: Final = 5
 
 
 class BranchSync:
@@ -43,16 +47,19 @@ class BranchSync:
                 if self.store.last_status(slug) == "pr_open":
                     self.store.add_transition(slug, status, commit_sha=snapshot.sha)
             for slug in unknown:
-                self._recover(slug, added_in.get(tenant_path(slug)))
+                self._recover(slug, added_in.commits.get(tenant_path(slug)))
+            unreached = [slug for slug in unknown if tenant_path(slug) in added_in.unreached]
+            if unreached:
+                self._report_unreached(unreached, added_in.bound)
             tenants = [r.tenant for r in tree.results.values() if r is not None and r.tenant]
             track_pending_domains(self.store, tenants, tree.inventory.base_domain)
         if synced is None:  # a new queue file: reviews in progress are not in it either
             self._recover_reviews(set(unknown))
             self._recover_uids()
 
-    def _added_in(self, tree: Tree, slugs: list[str]) -> dict[str, str]:
+    def _added_in(self, tree: Tree, slugs: list[str]) -> AddedIn:
         if not slugs:
-            return {}
+            return AddedIn({})
         origins = {}
         for slug in slugs:
             result = tree.results.get(tenant_path(slug))
@@ -71,6 +78,19 @@ class BranchSync:
             reason="recovered from the state repo's history",
             notify=False,
         )
+
+    def _report_unreached(self, slugs: list[str], bound: str) -> None:
+        """Tenants recovered without their commit because the history search stopped short:
+        they are on the branch, so they are recovered all the same, and the operator hears
+        why `gitops-bot history` will not name the commit that added them."""
+        shown = ", ".join(sorted(slugs)[:_NAMED]) + (", ..." if len(slugs) > _NAMED else "")
+        text = (
+            f"{len(slugs):,} tenants were recovered from the branch after a lost database "
+            f"without the commit that added them: the history search stopped at {bound} "
+            f"({shown})."
+        )
+        log.warning("%s", text)
+        notices.post(self.store.connection, "recovery", text)
 
     def _recover_uids(self) -> None:
         """Keep the uid counter above the tenants history removed (a lost database): their

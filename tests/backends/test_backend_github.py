@@ -159,8 +159,39 @@ def test_truncated_tree_is_read_folder_by_folder(backend: GitHubRepo, fleet: Fak
     assert not any(p.startswith("docs/") for p in snapshot.files)
     fleet.settings.tree_truncate_limit = 5  # a watched folder alone is over it now
     fleet.push_foreign_commit("main", {"tenants/one-more.json": b"{}\n"})
-    with pytest.raises(BackendError, match=r"(tenants|nix)/ has more entries than GitHub lists"):
-        backend.snapshot("main")
+    fleet.reset_log()
+    # Trees have no pages: the listing comes from the commit's tarball, its contents with it.
+    listed = backend.snapshot("main")
+    assert listed is not None
+    assert set(listed.files) == set(snapshot.files) | {"tenants/one-more.json"}
+    assert listed.files["tenants/one-more.json"] == blob_id(b"{}\n")
+    assert backend.read_blobs([listed.files["tenants/many-3.json"]]) == {blob_id(b"{}\n"): b"{}\n"}
+    assert len([p for _, p in calls(fleet) if "tarball" in p]) == 1
+
+
+@pytest.mark.slow
+def test_a_100000_file_tenants_folder_is_listed_past_the_7_mb_bound(
+    backend: GitHubRepo, fleet: FakeGitHub
+) -> None:
+    # The issue-17 fleet size: far over GitHub's 7 MB for a recursive listing (about 190 bytes
+    # an entry), so both the root's and tenants/' recursive listings truncate, and then
+    # tenants/ is read without recursion: under the 100,000-entry bound, it lists whole.
+    size = 100_000 - len([p for p in fleet.files() if p.startswith("tenants/")])
+    fleet.push_foreign_commit("main", {f"tenants/t{n:06d}.json": b"{}\n" for n in range(size)})
+    fleet.reset_log()
+    snapshot = backend.snapshot("main")
+    assert snapshot is not None
+    assert len([p for p in snapshot.files if p.startswith("tenants/")]) == 100_000
+    assert "nix/inventory.json" in snapshot.files
+    trees = [path for method, path in calls(fleet) if "/git/trees/" in path]
+    assert len(trees) == 5  # the root twice, tenants/ twice, nix/ once
+    # One more and tenants/ is over that bound too: the listing comes from the tarball.
+    fleet.push_foreign_commit("main", {"tenants/one-more.json": b"{}\n"})
+    fleet.reset_log()
+    bigger = backend.snapshot("main")
+    assert bigger is not None
+    assert len([p for p in bigger.files if p.startswith("tenants/")]) == 100_001
+    assert len([p for _, p in calls(fleet) if "tarball" in p]) == 1
 
 
 def test_a_lagging_read_of_our_own_write_is_ignored(
@@ -257,8 +288,9 @@ def test_settings_choose_the_backend(github_settings: Settings, settings: Settin
     assert not isinstance(open_state_repo(settings), GitHubRepo)
 
 
+@pytest.mark.parametrize("unlistable", [False, True], ids=["tree listing", "from the archive"])
 def test_symlinks_are_listed_apart_from_files(
-    backend: GitHubRepo, fleet: FakeGitHub, tmp_path: Path
+    backend: GitHubRepo, fleet: FakeGitHub, tmp_path: Path, *, unlistable: bool
 ) -> None:
     work = tmp_path / "by-hand"
     identity = ["-c", "user.name=someone", "-c", "user.email=someone@example.invalid"]
@@ -268,6 +300,8 @@ def test_symlinks_are_listed_apart_from_files(
     for args in (["add", "-A"], ["commit", "-qm", "Links"], ["push", "-q", "origin", "HEAD"]):
         subprocess.run(["git", "-C", str(work), *identity, *args], check=True)
     links = {"tenants/linked.json", "nix/evil.nix"}
+    if unlistable:  # every folder over the bound: the listing comes from the tarball
+        fleet.settings.tree_truncate_limit = 2
     snapshot = backend.snapshot("main")
     assert snapshot is not None
     assert snapshot.links == links

@@ -11,6 +11,7 @@ from fakegithub import FakeGitHub
 from gitops_bot.backends.base import BackendError
 from gitops_bot.backends.github import TRUST_OWN_WRITE, GitHubRepo
 from gitops_bot.config import Settings
+from gitops_bot.store import notices
 from gitops_bot.store.queue import Store
 from gitops_bot.writer.messages import TRAILER
 from gitops_bot.writer.writer import Writer
@@ -340,3 +341,38 @@ def test_a_lost_database_finds_each_tenants_commit_by_its_event_trailer(
         assert "commit_sha" not in store.transitions("acme")[0]
         listings = [r for r in fleet.requests if r.method == "GET" and r.path.endswith("/commits")]
         assert len(listings) == 1
+
+
+def test_past_the_history_cap_tenants_are_recovered_without_their_commit_and_said_so(
+    github_intake: FlaskClient,
+    github_writer: Writer,
+    github_settings: Settings,
+    github_clock: FakeGitHubClock,
+    fleet: FakeGitHub,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    post_event(github_intake, signup("long-ago"))
+    github_writer.drain_once()
+    acme = fleet.read_file("tenants/acme.json")
+    assert acme is not None
+    # A page of later commits to tenants/ (a hundred suspends and resumes of acme) buries it.
+    states = [acme.replace(b'"active"', b'"suspended"'), acme]
+    for n in range(100):
+        fleet.push_foreign_commit("main", {"tenants/acme.json": states[n % 2]})
+    post_event(github_intake, signup("recent-one"))
+    github_writer.drain_once()
+    with lost_database(github_settings) as (fresh, store):
+        fleet.reset_log()
+        repo = GitHubRepo.from_settings(fresh, clock=github_clock, history_pages=1)
+        Writer(store=store, repo=repo, settings=fresh).head()
+        (early,) = store.transitions("long-ago")
+        assert early["status"] == "committed"
+        assert "commit_sha" not in early  # recovered all the same, its commit unknown
+        assert store.transitions("recent-one")[0]["commit_sha"] == fleet.branch_sha("main")
+        listings = [r for r in fleet.requests if r.method == "GET" and r.path.endswith("/commits")]
+        assert len(listings) == 1  # the cap held
+        (notice,) = notices.current(store.connection)
+    assert "the 100 newest commits touching tenants/" in notice
+    assert "long-ago" in notice
+    assert "recent-one" not in notice
+    assert any("long-ago" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)

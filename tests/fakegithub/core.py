@@ -36,6 +36,8 @@ class Settings:
     delete_branch_on_merge: bool = False
     installation_token_ttl: float = 3600.0
     tree_truncate_limit: int = 100_000
+    # GitHub's other bound on a recursive listing: the tree array's size in JSON.
+    tree_truncate_bytes: int = 7 * 1024 * 1024
     # None accepts any login or team slug as a reviewer; a set makes others a 422, as GitHub
     # answers for someone who is not a collaborator.
     collaborators: frozenset[str] | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 
 from werkzeug.wrappers import Response
 
@@ -173,8 +174,18 @@ def get_tree(ctx: Ctx) -> Response:
     # GitHub turns recursion on for any value of the parameter, even 0 or false.
     recursive = "recursive" in ctx.request.args
     entries = gittrees.ls_tree(core.repo, tree, recursive=recursive)
+    # As GitHub documents it: at most 100,000 entries, and with recursion at most 7 MB.
     limit = core.settings.tree_truncate_limit
-    return json_response(shapes.tree(core, tree, entries[:limit], truncated=len(entries) > limit))
+    items = [shapes.tree_entry(core, e) for e in entries[:limit]]
+    truncated = len(entries) > limit
+    if recursive:
+        budget = core.settings.tree_truncate_bytes
+        for n, item in enumerate(items):
+            budget -= len(json.dumps(item)) + 2  # the separator between array items
+            if budget < 0:
+                items, truncated = items[:n], True
+                break
+    return json_response(shapes.tree_of(core, tree, items, truncated=truncated))
 
 
 _Inline = tuple[str, str, str, bytes]  # path, mode, type, content still to be stored

@@ -158,10 +158,17 @@ def tree_entry(core: Core, entry: TreeEntry) -> dict[str, Any]:
 
 
 def tree(core: Core, sha: str, entries: list[TreeEntry], *, truncated: bool) -> dict[str, Any]:
+    return tree_of(core, sha, [tree_entry(core, e) for e in entries], truncated=truncated)
+
+
+def tree_of(
+    core: Core, sha: str, items: list[dict[str, Any]], *, truncated: bool
+) -> dict[str, Any]:
+    """A tree's answer from entries already in their JSON shape."""
     return {
         "sha": sha,
         "url": f"{core.urls.repo_api(core.settings)}/git/trees/{sha}",
-        "tree": [tree_entry(core, e) for e in entries],
+        "tree": items,
         "truncated": truncated,
     }
 

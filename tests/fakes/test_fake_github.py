@@ -139,6 +139,21 @@ def test_recursive_tree_lists_nested_paths_and_reports_truncation(fake_github, g
     assert repo.get_git_tree("main", recursive=True).raw_data["truncated"] is True
 
 
+def test_a_recursive_listing_also_truncates_at_its_size_as_github_documents(
+    fake_github, github_client
+):
+    repo = github_client.get_repo(fake_github.full_name)
+    assert fake_github.settings.tree_truncate_bytes == 7 * 1024 * 1024
+    fake_github.settings.tree_truncate_bytes = 600  # about three entries' JSON
+    tree = repo.get_git_tree("main", recursive=True)
+    assert tree.raw_data["truncated"] is True
+    assert 0 < len(tree.tree) < 4
+    # Without recursion only the number of entries bounds a listing.
+    root = repo.get_git_tree("main")
+    assert root.raw_data["truncated"] is False
+    assert {e.path for e in root.tree} == {"nix", "tenants"}
+
+
 def test_ten_thousand_file_tree_is_seeded_and_listed(tmp_path):
     # How fast is for the benchmarks (make bench); a timed assertion here would only flake.
     files = {f"tenants/t{i:05d}.json": b"{}\n" for i in range(10_000)}

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from gitops_bot.config import Settings
 from gitops_bot.operator import overview, tenantlist
 from gitops_bot.server.app import create_app
-from gitops_bot.store import domainchecks, errorlog, rollouts
+from gitops_bot.store import domainchecks, errorlog, notices, rollouts
 from gitops_bot.store.queue import Store
 from gitops_bot.store.rollouts import PlannedTenant
 from gitops_bot.web.auth import (
@@ -441,3 +441,13 @@ def test_the_page_shows_the_rollout_its_waves_and_why_it_halted(
     assert re.search(
         r'data-wave="2".*?state-queued.*?0 / 1.*?<strong>bravo</strong>', html, re.DOTALL
     )
+
+
+def test_a_standing_notice_is_shown_until_replaced(client: FlaskClient, store: Store) -> None:
+    assert 'class="notice"' not in client.get("/admin", headers=BEARER).text
+    with store.transaction():
+        notices.post(store.connection, "recovery", "3 tenants were recovered <without> a commit")
+        notices.post(store.connection, "recovery", "2 tenants were recovered without a commit")
+    page = client.get("/admin", headers=BEARER).text
+    assert page.count('class="notice"') == 1
+    assert "2 tenants were recovered without a commit" in page

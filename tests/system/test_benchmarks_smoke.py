@@ -36,6 +36,10 @@ def test_make_bench_writes_every_figure_at_a_tiny_size(tmp_path: Path) -> None:
         "5. Nix evaluation",
         "6. Memory",
         "7. Operator view",
+        "8. Recovery after a lost database",
+        "9. GitHub snapshot",
+        "10. Nix evaluation of one host",
+        "11. Writer memory during a burst into a large repo",
     ):
         assert f"## {title}" in text
     assert "| cores |" in text
@@ -48,3 +52,12 @@ def test_make_bench_writes_every_figure_at_a_tiny_size(tmp_path: Path) -> None:
 )
 def test_a_script_runs_on_its_own(script: str, row: str) -> None:
     assert row in bench(script, "--runs", "1", "--sizes", "10,20")
+
+
+def test_the_fleet_size_scripts_run_on_their_own() -> None:
+    recovery = bench("recovery.py", "--sizes", "10,20", "--history-pages", "1")
+    assert "| local | 10 |" in recovery
+    assert "| GitHub (fake) | 20 |" in recovery
+    assert "| 20 |" in bench("github_snapshot.py", "--runs", "1", "--sizes", "10,20")
+    one_host = ("--one-host", "--per-host", "5", "--runs", "1", "--sizes", "10,20")
+    assert "| 20 |" in bench("nix_eval.py", *one_host)
