@@ -66,6 +66,12 @@ FIGURES = (
         "6. Memory during a burst",
         quick={"sizes": (50,)},
     ),
+    Figure(
+        "live",
+        "signup_to_live",
+        "7. Signup to live: the bot's own share",
+        quick={"quick": True, "engine_seconds": 0.2},
+    ),
 )
 
 

@@ -35,6 +35,7 @@ def test_make_bench_writes_every_figure_at_a_tiny_size(tmp_path: Path) -> None:
         "4. Checker",
         "5. Nix evaluation",
         "6. Memory",
+        "7. Signup to live",
     ):
         assert f"## {title}" in text
     assert "| cores |" in text
@@ -44,3 +45,10 @@ def test_make_bench_writes_every_figure_at_a_tiny_size(tmp_path: Path) -> None:
 @pytest.mark.parametrize("script", ["checker.py", "nix_eval.py"])
 def test_a_script_runs_on_its_own(script: str) -> None:
     assert "| 10 |" in bench(script, "--runs", "1", "--sizes", "10,20")
+
+
+def test_signup_to_live_runs_on_its_own_and_reports_the_share_against_the_engine() -> None:
+    out = bench("signup_to_live.py", "--quick", "--engine", "0.1")
+    row = next(line for line in out.splitlines() if line.startswith("| no commit window"))
+    assert row.endswith("× |")  # the share's ratio to the engine's own time was computed
+    assert "stand-in deploy engine" in out
