@@ -109,6 +109,12 @@ FIGURES = (
         quick={"sizes": (50, 100), "burst": 20},
         function="measure_fleet",
     ),
+    Figure(
+        "live",
+        "signup_to_live",
+        "12. Signup to live: the bot's own share",
+        quick={"quick": True, "engine_seconds": 0.2},
+    ),
 )
 
 

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 
+import standin
+from gitops_bot.deploy.probe import Prober, ProbeSpec
+
 ROOT = Path(__file__).resolve().parent.parent
-STATE = ROOT / "var" / "demo"
+STATE = Path(os.environ.get("DEMO_STATE", str(ROOT / "var" / "demo")))
 PORT = int(os.environ.get("DEMO_PORT", "8087"))
 URL = f"http://127.0.0.1:{PORT}"
 BOT = [sys.executable, "-m", "gitops_bot.cli"]
@@ -28,6 +34,11 @@ ENV = {
     "GIT_CONFIG_GLOBAL": "/dev/null",
     "GIT_CONFIG_NOSYSTEM": "1",
 }
+# The tenant that goes all the way to live, and how long the stand-in engine takes.
+LIVE_SLUG = "hooli"
+STANDIN_SECONDS = float(os.environ.get("DEMO_STANDIN_SECONDS", "2"))
+BASE_DOMAIN = json.loads((ROOT / "nix" / "inventory.json").read_text())["baseDomain"]
+LIVE_NAME = f"{LIVE_SLUG}.{BASE_DOMAIN}"
 
 
 def step(title: str) -> None:
@@ -168,6 +179,120 @@ def show_lifecycle() -> None:
     bot("history", "megacorp")
 
 
+def prepare_standin() -> tuple[standin.StandinCA, standin.Sites, str]:
+    """The stand-in's CA and HTTPS server, and the bot's settings to probe and hear from it."""
+    ca = standin.StandinCA(STATE / "standin")
+    sites = standin.Sites(ca)
+    # GitHub's part is played locally (standin.WebhookDeployments), so it needs the secret
+    # GitHub would sign deployment_status webhooks with: one made for this run.
+    github_secret = secrets.token_urlsafe(32)
+    secret_file = STATE / "standin" / "github-webhook-secret"
+    secret_file.write_text(github_secret)
+    secret_file.chmod(0o600)
+    ENV.update(
+        {
+            "GITOPS_BOT_GITHUB_WEBHOOK_SECRET_FILE": str(secret_file),
+            "GITOPS_BOT_PROBE_CA_FILE": str(ca.bundle),
+            "GITOPS_BOT_PROBE_PORT": str(sites.port),
+            "GITOPS_BOT_PROBE_RESOLVE": json.dumps({LIVE_NAME: "127.0.0.1"}),
+            # 5 s by default; a demo should not wait for the second success that long.
+            "GITOPS_BOT_PROBE_INTERVAL": "1",
+        }
+    )
+    return ca, sites, github_secret
+
+
+def transitions(slug: str) -> list[tuple[str, float, str | None, str | None]]:
+    uri = f"file:{STATE / 'gitops-bot.sqlite3'}?mode=ro"
+    with closing(sqlite3.connect(uri, uri=True, timeout=10)) as db:
+        return db.execute(
+            "SELECT status, at, commit_sha, reason FROM transitions WHERE slug = ? ORDER BY id",
+            (slug,),
+        ).fetchall()
+
+
+def wait_queue_empty() -> None:
+    """So that no earlier change is still on its way to the branch when the stand-in starts."""
+    uri = f"file:{STATE / 'gitops-bot.sqlite3'}?mode=ro"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with closing(sqlite3.connect(uri, uri=True, timeout=10)) as db:
+            (pending,) = db.execute(
+                "SELECT count(*) FROM events WHERE status = 'pending'"
+            ).fetchone()
+        if not pending:
+            return
+        time.sleep(0.1)
+
+
+NOTES = {
+    "accepted": "intake stored the signed signup (202)",
+    "committed": "the writer pushed tenants/{slug}.json to main in {sha}",
+    "evaluated": "nix/ evaluated with the tenant in it",
+    "deploying": "the stand-in deploy started (deployment_status in_progress)",
+    "deployed": "the stand-in finished after its fixed {seconds:g} s (deployment_status success)",
+    "live": "the probe: GET / answered 200 twice in a row over HTTPS, certificate verified",
+}
+
+
+def follow(slug: str, *, timeout: float) -> bool:
+    """Print each status of `slug` as it is recorded, with the time since the signup."""
+    deadline = time.monotonic() + timeout
+    shown = 0
+    first = previous = 0.0
+    while time.monotonic() < deadline:
+        rows = transitions(slug)
+        for status, at, sha, reason in rows[shown:]:
+            first = first or at
+            note = NOTES.get(status, reason or "").format(
+                slug=slug, sha=(sha or "")[:12], seconds=STANDIN_SECONDS
+            )
+            if status == "failed":
+                note = f"failed: {reason}"
+            print(
+                f"  {status:<10} {at - first:6.2f} s after the signup"
+                f"  (+{at - (previous or at):5.2f} s)  {note}",
+                flush=True,
+            )
+            previous = at
+            if status in {"live", "failed"}:
+                return status == "live"
+        shown = len(rows)
+        time.sleep(0.05)
+    print(f"  {slug} did not reach live within {timeout:.0f} s; see {STATE / 'serve.log'}")
+    return False
+
+
+def show_live(ca: standin.StandinCA, sites: standin.Sites, github_secret: str) -> bool:
+    step(f"From signup to live: {LIVE_SLUG}, against a STAND-IN deploy (not a real deploy)")
+    print(standin.BANNER.format(seconds=STANDIN_SECONDS, port=sites.port, ca=ca.bundle))
+    print(
+        "What is real here: intake, the commit, the deploy's choice of hosts and new tenants, "
+        "the bot's /webhooks/github, and the probe over HTTPS with the certificate verified."
+    )
+    wait_queue_empty()
+    engine = standin.StandinEngine(
+        STATE / "state.git",
+        sites=sites,
+        api=standin.WebhookDeployments(URL, github_secret),
+        seconds=STANDIN_SECONDS,
+        say=lambda line: print(f"  [stand-in] {line}", flush=True),
+    ).start()
+    try:
+        signup("--slug", LIVE_SLUG, "--plan", "pro")
+        reached = follow(LIVE_SLUG, timeout=STANDIN_SECONDS + 40)
+    finally:
+        engine.stop()
+    spec = ProbeSpec(port=sites.port)
+    pinned = Prober(resolve=lambda _name, _port: ["127.0.0.1"], ca_file=ca.bundle)
+    print(f"$ probe https://{LIVE_NAME}/ trusting the stand-in CA only")
+    print(f"  {pinned.probe(LIVE_NAME, spec).detail}")
+    print(f"$ probe https://{LIVE_NAME}/ with the system's trust store: the CA is the demo's own")
+    system = Prober(resolve=lambda _name, _port: ["127.0.0.1"])
+    print(f"  {system.probe(LIVE_NAME, spec).detail}")
+    return reached
+
+
 def show_result() -> int:
     step("One tenant file, exactly as committed")
     print(git("show", "main:tenants/umbrella.json"))
@@ -193,7 +318,12 @@ def operator_view() -> None:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         metrics = response.read().decode().splitlines()
-    wanted = ("gitops_bot_intake_", "gitops_bot_queue_depth", "gitops_bot_host_tenants")
+    wanted = (
+        "gitops_bot_intake_",
+        "gitops_bot_queue_depth",
+        "gitops_bot_host_tenants",
+        "gitops_bot_deploys_total",
+    )
     print(f"$ curl -H 'Authorization: Bearer ...' {URL}/metrics | grep ...")
     print("\n".join(line for line in metrics if line.startswith(wanted)))
     lines = (STATE / "serve.log").read_text().splitlines()
@@ -208,6 +338,7 @@ def operator_view() -> None:
 def main() -> int:
     shutil.rmtree(STATE, ignore_errors=True)
     STATE.mkdir(parents=True)
+    ca, sites, github_secret = prepare_standin()
     step(f"Starting the bot on {URL} (gunicorn, 2 web workers, 1 writer) in demo mode")
     log = (STATE / "serve.log").open("wb")
     server = subprocess.Popen(
@@ -222,14 +353,19 @@ def main() -> int:
         show_intake()
         show_burst()
         show_lifecycle()
+        reached = show_live(ca, sites, github_secret)
         verdict = show_result()
         step("For the operator: /metrics (with the admin token) and JSON log lines")
         operator_view()
+        if not reached:
+            print(f"\n{LIVE_SLUG} did not reach live", file=sys.stderr)
+            return 1
         return verdict
     finally:
         server.terminate()
         server.wait(timeout=30)
         log.close()
+        sites.close()
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ def test_make_bench_writes_every_figure_at_a_tiny_size(tmp_path: Path) -> None:
         "9. GitHub snapshot",
         "10. Nix evaluation of one host",
         "11. Writer memory during a burst into a large repo",
+        "12. Signup to live",
     ):
         assert f"## {title}" in text
     assert "| cores |" in text
@@ -61,3 +62,10 @@ def test_the_fleet_size_scripts_run_on_their_own() -> None:
     assert "| 20 |" in bench("github_snapshot.py", "--runs", "1", "--sizes", "10,20")
     one_host = ("--one-host", "--per-host", "5", "--runs", "1", "--sizes", "10,20")
     assert "| 20 |" in bench("nix_eval.py", *one_host)
+
+
+def test_signup_to_live_runs_on_its_own_and_reports_the_share_against_the_engine() -> None:
+    out = bench("signup_to_live.py", "--quick", "--engine", "0.1")
+    row = next(line for line in out.splitlines() if line.startswith("| no commit window"))
+    assert row.endswith("× |")  # the share's ratio to the engine's own time was computed
+    assert "stand-in deploy engine" in out
