@@ -54,6 +54,7 @@ STEPS = (
     Step(7, "0007_ended_sessions.sql", _has_table("ended_sessions")),
     Step(8, "0008_domain_checks.sql", _has_table("domain_checks")),
     Step(9, "0009_tenant_release.sql", _has_column("tenants", "release")),
+    Step(10, "0010_running_totals.sql", _has_table("tenant_status")),
 )
 CURRENT = STEPS[-1].version
 
