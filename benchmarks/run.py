@@ -66,6 +66,12 @@ FIGURES = (
         "6. Memory during a burst",
         quick={"sizes": (50,)},
     ),
+    Figure(
+        "scrape",
+        "scrape",
+        "7. /metrics and a tenant's status as history grows",
+        quick={"runs": 2, "sizes": (100, 1000)},
+    ),
 )
 
 

@@ -35,6 +35,7 @@ def test_make_bench_writes_every_figure_at_a_tiny_size(tmp_path: Path) -> None:
         "4. Checker",
         "5. Nix evaluation",
         "6. Memory",
+        "7. /metrics and a tenant's status",
     ):
         assert f"## {title}" in text
     assert "| cores |" in text
@@ -44,3 +45,9 @@ def test_make_bench_writes_every_figure_at_a_tiny_size(tmp_path: Path) -> None:
 @pytest.mark.parametrize("script", ["checker.py", "nix_eval.py"])
 def test_a_script_runs_on_its_own(script: str) -> None:
     assert "| 10 |" in bench(script, "--runs", "1", "--sizes", "10,20")
+
+
+def test_the_scrape_benchmark_reports_its_ratios() -> None:
+    report = bench("scrape.py", "--runs", "2", "--sizes", "10,200")
+    assert "| 200 | 600 |" in report
+    assert "/metrics at 200 events within 2×" in report
