@@ -1,6 +1,6 @@
 """Benchmark 7: a /metrics scrape and GET /v1/tenants/<slug> at 1,000 and 1,000,000 events.
 
-Run: python benchmarks/scrape.py [--runs 20] [--sizes 1000,1000000]
+Run: python benchmarks/scrape.py [--runs 50] [--sizes 1000,1000000]
 For each size, a queue file of schema version 9 (from before the running totals) is filled
 with bulk SQL: that many events, three transitions and a notification per event, for the
 same fleet of 1,000 tenants (only history grows). The app's start migrates it, which
@@ -173,7 +173,7 @@ def measure_size(root: Path, events: int, runs: int) -> dict[str, Stat]:
     }
 
 
-def measure(*, runs: int = 20, sizes: tuple[int, ...] = (1_000, 1_000_000)) -> Section:
+def measure(*, runs: int = 50, sizes: tuple[int, ...] = (1_000, 1_000_000)) -> Section:
     started = time.monotonic()
     figures = {}
     for size in sizes:
@@ -234,13 +234,20 @@ def measure(*, runs: int = 20, sizes: tuple[int, ...] = (1_000, 1_000_000)) -> S
                     f"{growth:.2f}×",
                 )
             )
+    section.notes.append(
+        "A scrape reads a few rows of `counters` (kept by triggers in the transaction of "
+        "each row they count), the first entry of the pending events' index and the seats "
+        "per host; a tenant's status reads its own transitions and domain checks by index. "
+        "The one pass over history left is the migration's back-fill, once, at the upgrade "
+        "(the last column): it runs the same scans as the old scrape did, once each."
+    )
     section.seconds = time.monotonic() - started
     return section
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--sizes", default="1000,1000000")
     args = parser.parse_args()
     sizes = tuple(int(size) for size in args.sizes.split(","))
