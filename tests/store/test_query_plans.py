@@ -14,7 +14,8 @@ from flask import Flask
 
 from gitops_bot.store import domainchecks, outbox
 from gitops_bot.store.queue import Answer, Store
-from helpers import STATUS_TOKEN
+from gitops_bot.writer.writer import Writer
+from helpers import STATUS_TOKEN, post_event, signup
 
 # Tables that grow with history or with the fleet.
 BIG = ("events", "transitions", "outbox", "tenants", "tenant_status", "domains", "domain_checks")
@@ -126,9 +127,22 @@ def test_intake_and_the_writer_search_indexes(busy: Store) -> None:
         assert busy.slugs_with_status("deployed", "failed") == {"bad"}
         assert len(busy.slugs_with_status("live")) == 50
         domainchecks.for_slug(busy.connection, "old-1")
+        assert busy.slug_reviewed_at("https://example.invalid/pull/1") is None
 
     for action in (intake, writer, failing, lookups):
         assert full_scans(plans(busy.connection, action)) == []
+
+
+def test_a_signup_through_intake_and_the_writer_search_indexes(
+    app: Flask, writer: Writer, store: Store
+) -> None:
+    # The real paths, not a list of queries: whatever SQL they run is read here.
+    client = app.test_client()
+    assert post_event(client, signup("first")).status_code == 202
+    web: sqlite3.Connection = app.extensions["gitops_bot.stores"].store.connection
+    signed = signup("second", domain="shop.second.example")
+    assert full_scans(plans(web, lambda: post_event(client, signed))) == []
+    assert full_scans(plans(store.connection, writer.drain_once)) == []
 
 
 def test_the_notifier_reads_only_open_messages(busy: Store) -> None:

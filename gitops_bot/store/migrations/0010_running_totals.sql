@@ -13,6 +13,8 @@ CREATE INDEX IF NOT EXISTS events_pending_age ON events (received_at) WHERE stat
 -- A tenant's domains and domain checks, read when it is settled and when its status is asked.
 CREATE INDEX IF NOT EXISTS domains_slug ON domains (slug);
 CREATE INDEX IF NOT EXISTS domain_checks_slug ON domain_checks (slug);
+-- A review's tenant, by its pull request's page, for GitHub's review and comment events.
+CREATE INDEX IF NOT EXISTS transitions_review ON transitions (url) WHERE status = 'pr_open';
 
 CREATE TRIGGER IF NOT EXISTS event_counted AFTER INSERT ON events BEGIN
     INSERT INTO counters (name, labels, value)
