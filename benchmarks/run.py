@@ -67,9 +67,15 @@ FIGURES = (
         quick={"sizes": (50,)},
     ),
     Figure(
+        "admin",
+        "admin_pages",
+        "7. Operator view at fleet size",
+        quick={"runs": 1, "sizes": (10, 30)},
+    ),
+    Figure(
         "scrape",
         "scrape",
-        "7. /metrics and a tenant's status as history grows",
+        "8. /metrics and a tenant's status as history grows",
         quick={"runs": 2, "sizes": (100, 1000)},
     ),
 )

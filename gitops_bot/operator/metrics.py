@@ -35,7 +35,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from gitops_bot.contract.inventory import Inventory
-from gitops_bot.store import counters
+from gitops_bot.contract.timeline import STAGES
+from gitops_bot.store import counters, stagetimes
 from gitops_bot.web.auth import is_admin
 
 bp = Blueprint("metrics", __name__)
@@ -72,6 +73,7 @@ class StoreCollector(Collector):
             yield self._releases(db)
             yield from self._counters(db)
             yield self._notifications(db)
+            yield from self._timeline(db)
 
     @staticmethod
     def _intake(db: sqlite3.Connection) -> Iterator[Metric]:
@@ -122,14 +124,19 @@ class StoreCollector(Collector):
         for labels, count in sorted(counters.read(db, "transitions"), key=_first_label):
             transitions.add_metric([labels["status"]], count)
         yield transitions
+        # The operator view's tenant list keeps these counts (store/schema.sql): one row each.
         current = GaugeMetricFamily(
             f"{PREFIX}tenants_by_status",
-            "Tenants the queue knows, by their latest status",
+            "Tenants the operator view lists, by their latest status ('queued' or"
+            " 'on branch' before their first)",
             labels=["status"],
         )
-        for labels, count in sorted(counters.read(db, "tenants_status"), key=_first_label):
-            if count:
-                current.add_metric([labels["status"]], count)
+        rows = db.execute(
+            "SELECT value, tenants FROM tenant_list_counts WHERE field = 'state' AND tenants > 0"
+            " ORDER BY value"
+        )
+        for status, count in rows:
+            current.add_metric([status], count)
         yield current
         deploys = CounterMetricFamily(
             f"{PREFIX}deploys",
@@ -198,6 +205,28 @@ class StoreCollector(Collector):
         for state in ("pending", "delivered", "failed"):
             family.add_metric([state], counters.total(db, "notifications", state=state))
         return family
+
+    @staticmethod
+    def _timeline(db: sqlite3.Connection) -> Iterator[Metric]:
+        # Running totals added with the transitions that ended each stage: no history read.
+        total = HistogramMetricFamily(
+            f"{PREFIX}{stagetimes.TOTAL}",
+            "Seconds from a signup's acceptance to its URL answering (first time live)",
+        )
+        histogram = stagetimes.histograms(db, stagetimes.TOTAL).get("", stagetimes.empty())
+        total.add_metric([], histogram.buckets, histogram.sum)
+        yield total
+        stages = HistogramMetricFamily(
+            f"{PREFIX}{stagetimes.STAGE}",
+            "Seconds per stage of a signup, by the status that ends it: committed (from "
+            "accepted; merged for a review), deploying, deployed, live",
+            labels=["stage"],
+        )
+        measured = stagetimes.histograms(db, stagetimes.STAGE, "stage")
+        for stage in STAGES:
+            histogram = measured.get(stage, stagetimes.empty())
+            stages.add_metric([stage], histogram.buckets, histogram.sum)
+        yield stages
 
 
 def _first_label(series: tuple[dict[str, str], float]) -> list[str]:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from gitops_bot.intake.events import EVENT_MODELS
+from gitops_bot.operator import tenantlist
 
 bp = Blueprint("openapi", __name__)
 
@@ -60,6 +61,26 @@ class DomainStatus(BaseModel):
     record: DnsRecord
 
 
+class Stages(BaseModel):
+    """Seconds per stage, each named after the status that ends it; null when not seen."""
+
+    committed: float | None = Field(
+        description="accepted to committed (merged, for a reviewed plan)"
+    )
+    deploying: float | None = Field(description="committed to the start of a deploy")
+    deployed: float | None = Field(description="the deploy's start to its success")
+    live: float | None = Field(description="the deploy's success to the URL answering")
+
+
+class Timeline(BaseModel):
+    """How long the latest signup took, stage by stage; each counts its first pass only."""
+
+    stages: Stages
+    signup_to_live: float | None = Field(
+        alias="signupToLive", description="Seconds from accepted to live; null until live"
+    )
+
+
 class TenantStatus(BaseModel):
     slug: str
     status: str
@@ -67,6 +88,7 @@ class TenantStatus(BaseModel):
     domains: list[DomainStatus] = Field(
         default=[], description="Custom domains and their DNS ownership checks"
     )
+    timeline: Timeline
 
 
 class Health(BaseModel):
@@ -137,15 +159,38 @@ def _operator_only(summary: str, operation_id: str, media_type: str) -> dict[str
 
 def _admin_page() -> dict[str, Any]:
     operation = _operator_only("The operator view", "adminOverview", "text/html")
-    filters = {
-        "state": "Only tenants in this state",
-        "host": "Only tenants on this host",
-        "q": "Slugs, domains and plans containing this text",
-        "sort": "slug, state, host, plan or age; a leading '-' reverses",
+    operation["responses"]["400"] = {
+        "description": "A query parameter the page cannot use; `field` names it",
+        "content": {
+            "application/json": {"schema": _ref(ErrorBody)},
+            "text/html": {"schema": {"type": "string"}},
+        },
+    }
+    name = {"type": "string", "pattern": f"^({tenantlist.NAME_PATTERN})?$"}
+    slug_part = {"type": "string", "pattern": f"^{tenantlist.SLUG_PART_PATTERN}$"}
+    sorts = [key for key, _label in tenantlist.SORT_LABELS]
+    filters: dict[str, tuple[str, dict[str, Any]]] = {
+        "state": ("Only tenants in this state", {"enum": ["", *tenantlist.STATES]}),
+        "plan": ("Only tenants on this plan", name),
+        "host": ("Only tenants on this host", name),
+        "prefix": ("Slugs starting with this", slug_part),
+        "q": ("Slugs containing this", slug_part),
+        "sort": (
+            "slug, plan, host, state, changed or age; a leading '-' reverses",
+            {"enum": ["", *sorts]},
+        ),
+        "page": (
+            "Page number, from 1",
+            {"type": "integer", "minimum": 1, "maximum": tenantlist.MAX_PAGE},
+        ),
+        "per_page": (
+            f"Rows per page (default {tenantlist.DEFAULT_PER_PAGE})",
+            {"type": "integer", "minimum": 1, "maximum": tenantlist.MAX_PER_PAGE},
+        ),
     }
     operation["parameters"] = [
-        {"name": name, "in": "query", "description": text, "schema": {"type": "string"}}
-        for name, text in filters.items()
+        {"name": key, "in": "query", "description": text, "schema": schema}
+        for key, (text, schema) in filters.items()
     ]
     return operation
 
@@ -240,7 +285,7 @@ def document() -> dict[str, Any]:
                         }
                     ],
                     "responses": {
-                        "200": _json(TenantStatus, "The tenant's transitions"),
+                        "200": _json(TenantStatus, "The tenant's transitions and timeline"),
                         **_errors(404, 429),
                     },
                 }

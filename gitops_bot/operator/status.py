@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from gitops_bot.contract.timeline import timeline
 from gitops_bot.store import domainchecks
 from gitops_bot.web.appcontext import settings, store
 from gitops_bot.web.auth import bearer_allows
@@ -24,5 +25,6 @@ def tenant_status(slug: str) -> Response | tuple[Response, int]:
             "status": transitions[-1]["status"],
             "transitions": transitions,
             "domains": domains,
+            "timeline": timeline(transitions).as_json(),
         }
     )

@@ -30,6 +30,16 @@ def _has_column(table: str, column: str) -> Callable[[sqlite3.Connection], bool]
     return present
 
 
+def _has_index(name: str) -> Callable[[sqlite3.Connection], bool]:
+    def present(db: sqlite3.Connection) -> bool:
+        row = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)
+        ).fetchone()
+        return row is not None
+
+    return present
+
+
 @dataclass(frozen=True)
 class Step:
     """Version `version` is the one before plus `script`; `present` tells an unversioned
@@ -54,14 +64,22 @@ STEPS = (
     Step(7, "0007_ended_sessions.sql", _has_table("ended_sessions")),
     Step(8, "0008_domain_checks.sql", _has_table("domain_checks")),
     Step(9, "0009_tenant_release.sql", _has_column("tenants", "release")),
-    Step(10, "0010_running_totals.sql", _has_table("tenant_status")),
+    Step(10, "0010_tenant_list.sql", _has_table("tenant_list")),
+    Step(11, "0011_signup_timeline.sql", _has_index("transitions_live")),
+    Step(12, "0012_running_totals.sql", _has_index("events_pending_age")),
 )
 CURRENT = STEPS[-1].version
 
-# Seats per host are kept by triggers; a recount at every start corrects any drift.
+# Seats per host, and the tenant list's counts, are kept by triggers; a recount at every
+# start corrects any drift.
 _RECOUNT = """
 DELETE FROM host_seats;
 INSERT INTO host_seats (host, taken) SELECT host, count(*) FROM tenants GROUP BY host;
+DELETE FROM tenant_list_counts;
+INSERT INTO tenant_list_counts (field, value, tenants)
+    SELECT 'state', state, count(*) FROM tenant_list GROUP BY state
+    UNION ALL SELECT 'plan', coalesce(plan, ''), count(*) FROM tenant_list GROUP BY plan
+    UNION ALL SELECT 'host', coalesce(host, ''), count(*) FROM tenant_list GROUP BY host;
 """
 
 

@@ -149,6 +149,9 @@ CREATE TABLE IF NOT EXISTS ended_sessions (
 
 -- Deploy reports name a commit; these find the tenants that reached the branch in it.
 CREATE INDEX IF NOT EXISTS transitions_commit ON transitions (commit_sha) WHERE commit_sha IS NOT NULL;
+-- The latest tenants to go live, for /admin's signup-to-live chart: a LIMIT on this index
+-- reads as many rows as the chart shows, however long the history.
+CREATE INDEX IF NOT EXISTS transitions_live ON transitions (id) WHERE status = 'live';
 
 -- Custom domains waiting for their owner's DNS record (store/domainchecks.py), and how
 -- each check went: the verifier in `gitops-bot worker` works through the due ones.
@@ -164,17 +167,124 @@ CREATE TABLE IF NOT EXISTS domain_checks (
 );
 CREATE INDEX IF NOT EXISTS domain_checks_due ON domain_checks (next_at) WHERE state = 'pending';
 
+-- One row per tenant the operator view lists (on the branch, queued, failed or deleted), with
+-- what its filters and sorts need, kept by triggers in the same transaction as the change it
+-- reflects. Working it out from transitions at every page view scanned the whole history.
+CREATE TABLE IF NOT EXISTS tenant_list (
+    slug TEXT PRIMARY KEY,
+    plan TEXT,
+    host TEXT,
+    -- The latest transition's status; 'on branch' or 'queued' while it has none.
+    state TEXT NOT NULL,
+    recorded INTEGER NOT NULL DEFAULT 0,
+    since REAL,
+    changed_at REAL,
+    commit_sha TEXT,
+    review_url TEXT,
+    deploy_url TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tenant_list_state ON tenant_list (state, slug);
+CREATE INDEX IF NOT EXISTS tenant_list_plan ON tenant_list (plan, slug);
+CREATE INDEX IF NOT EXISTS tenant_list_host ON tenant_list (host, slug);
+CREATE INDEX IF NOT EXISTS tenant_list_since ON tenant_list (since, slug);
+CREATE INDEX IF NOT EXISTS tenant_list_changed ON tenant_list (changed_at, slug);
+-- What an operator looks for first: the tenants in one state, latest change first.
+CREATE INDEX IF NOT EXISTS tenant_list_state_changed ON tenant_list (state, changed_at, slug);
+-- A tenant first seen in a transition (one rejected at intake, say) takes its plan and host
+-- from its reservation, else from its latest signup.
+CREATE TRIGGER IF NOT EXISTS tenant_list_transition AFTER INSERT ON transitions BEGIN
+    INSERT INTO tenant_list (slug, plan, host, state)
+        SELECT NEW.slug,
+            coalesce(t.plan, json_extract(signup.file, '$.plan')),
+            coalesce(t.host, json_extract(signup.file, '$.host')),
+            NEW.status
+        FROM (SELECT (SELECT CASE WHEN json_valid(content) THEN content END FROM events
+                      WHERE slug = NEW.slug AND op = 'create' ORDER BY seq DESC LIMIT 1) AS file
+             ) AS signup
+        LEFT JOIN tenants t ON t.slug = NEW.slug
+        WHERE NOT EXISTS (SELECT 1 FROM tenant_list WHERE slug = NEW.slug);
+    UPDATE tenant_list SET
+        state = NEW.status,
+        recorded = 1,
+        changed_at = NEW.at,
+        commit_sha = coalesce(NEW.commit_sha, commit_sha),
+        review_url = CASE WHEN NEW.status = 'pr_open' AND NEW.url IS NOT NULL
+            THEN NEW.url ELSE review_url END,
+        deploy_url = CASE WHEN NEW.status IN ('deploying', 'deployed', 'live')
+            AND NEW.url IS NOT NULL THEN NEW.url ELSE deploy_url END
+    WHERE slug = NEW.slug;
+    -- Apart, so that only a tenant's first transition rewrites the since index.
+    UPDATE tenant_list SET since = NEW.at WHERE slug = NEW.slug AND since IS NULL;
+END;
+CREATE TRIGGER IF NOT EXISTS tenant_list_reserved AFTER INSERT ON tenants BEGIN
+    INSERT INTO tenant_list (slug, plan, host, state)
+        VALUES (NEW.slug, NEW.plan, NEW.host,
+                CASE WHEN NEW.in_repo = 0 THEN 'queued' ELSE 'on branch' END)
+        ON CONFLICT (slug) DO UPDATE SET plan = excluded.plan, host = excluded.host,
+            state = CASE WHEN recorded THEN state ELSE excluded.state END;
+END;
+-- Every read of the branch marks all its tenants (in_repo 1 to 2 and back): only a real
+-- change of plan, host or being on the branch is worth a write here.
+CREATE TRIGGER IF NOT EXISTS tenant_list_changed AFTER UPDATE OF host, plan, in_repo ON tenants
+WHEN NEW.host IS NOT OLD.host OR NEW.plan IS NOT OLD.plan
+    OR (NEW.in_repo = 0) IS NOT (OLD.in_repo = 0) BEGIN
+    UPDATE tenant_list SET plan = NEW.plan, host = NEW.host,
+        state = CASE WHEN recorded THEN state WHEN NEW.in_repo = 0 THEN 'queued'
+            ELSE 'on branch' END
+    WHERE slug = NEW.slug;
+END;
+-- A tenant with a history stays listed (failed, deleted) with the plan and host it last had.
+CREATE TRIGGER IF NOT EXISTS tenant_list_freed AFTER DELETE ON tenants BEGIN
+    DELETE FROM tenant_list WHERE slug = OLD.slug AND NOT recorded;
+END;
+-- How many listed tenants have each state, plan and host, kept by triggers on tenant_list
+-- (and recounted at every start, like host_seats), so the page's count of a single filter,
+-- or of everyone, is one row rather than a count of 100,000. A missing plan or host is ''.
+CREATE TABLE IF NOT EXISTS tenant_list_counts (
+    field TEXT NOT NULL,
+    value TEXT NOT NULL,
+    tenants INTEGER NOT NULL,
+    PRIMARY KEY (field, value)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS tenant_list_counted AFTER INSERT ON tenant_list BEGIN
+    INSERT INTO tenant_list_counts (field, value, tenants)
+        VALUES ('state', NEW.state, 1), ('plan', coalesce(NEW.plan, ''), 1),
+            ('host', coalesce(NEW.host, ''), 1)
+        ON CONFLICT (field, value) DO UPDATE SET tenants = tenants + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS tenant_list_uncounted AFTER DELETE ON tenant_list BEGIN
+    UPDATE tenant_list_counts SET tenants = tenants - 1
+        WHERE (field = 'state' AND value = OLD.state)
+            OR (field = 'plan' AND value = coalesce(OLD.plan, ''))
+            OR (field = 'host' AND value = coalesce(OLD.host, ''));
+END;
+-- A transition changes the state alone: one row down, one row up.
+CREATE TRIGGER IF NOT EXISTS tenant_list_recounted AFTER UPDATE OF state ON tenant_list
+WHEN NEW.state IS NOT OLD.state BEGIN
+    UPDATE tenant_list_counts SET tenants = tenants - 1
+        WHERE field = 'state' AND value = OLD.state;
+    INSERT INTO tenant_list_counts (field, value, tenants) VALUES ('state', NEW.state, 1)
+        ON CONFLICT (field, value) DO UPDATE SET tenants = tenants + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS tenant_list_moved AFTER UPDATE OF plan, host ON tenant_list
+WHEN NEW.plan IS NOT OLD.plan OR NEW.host IS NOT OLD.host BEGIN
+    UPDATE tenant_list_counts SET tenants = tenants - 1
+        WHERE (field = 'plan' AND value = coalesce(OLD.plan, ''))
+            OR (field = 'host' AND value = coalesce(OLD.host, ''));
+    INSERT INTO tenant_list_counts (field, value, tenants)
+        VALUES ('plan', coalesce(NEW.plan, ''), 1), ('host', coalesce(NEW.host, ''), 1)
+        ON CONFLICT (field, value) DO UPDATE SET tenants = tenants + 1;
+END;
+-- The operator view's last errors: the newest failed events, without reading every event.
+CREATE INDEX IF NOT EXISTS events_failed ON events (finished_at) WHERE status = 'failed';
+-- Its custom domains: unfinished checks first, then the newest, 200 at most, without a sort.
+CREATE INDEX IF NOT EXISTS domain_checks_shown ON domain_checks (state = 'verified', requested_at DESC);
+
 -- Running totals for /metrics (issue 17), kept by triggers in the transaction of the row
 -- they count, so a scrape reads a few rows of `counters` however long the history. Rows
 -- are never deleted from events, transitions or outbox; if they ever are, the counters
 -- stay (Prometheus counters only go up). Labels are the canonical JSON of counters.py.
-CREATE TABLE IF NOT EXISTS tenant_status (
-    slug TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    transition_id INTEGER NOT NULL
-);
--- The live probe asks for the tenants in a few statuses twice a round.
-CREATE INDEX IF NOT EXISTS tenant_status_status ON tenant_status (status);
+
 -- The oldest waiting event's age: the first entry of this index, not a pass over the queue.
 CREATE INDEX IF NOT EXISTS events_pending_age ON events (received_at) WHERE status = 'pending';
 -- A tenant's domains and domain checks, read when it is settled and when its status is asked.
@@ -223,28 +333,19 @@ WHEN NEW.status = 'done' AND NEW.finished_at IS NOT NULL
         ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
 END;
 
--- Statements run in order: the deploy outcome and the status gauge read the tenant's
--- status before this transition, then tenant_status moves on to it.
+-- A failure right after deploying is a deploy's outcome: the status before it is the
+-- tenant's previous transition, on the (slug, id) index.
 CREATE TRIGGER IF NOT EXISTS transition_counted AFTER INSERT ON transitions BEGIN
     INSERT INTO counters (name, labels, value)
         VALUES ('transitions', json_object('status', NEW.status), 1)
         ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
     INSERT INTO counters (name, labels, value)
         SELECT 'deploys', json_object('outcome', CASE NEW.status
-            WHEN 'deploying' THEN 'started' WHEN 'failed' THEN 'failed' ELSE NEW.status END), 1
+            WHEN 'deploying' THEN 'started' ELSE NEW.status END), 1
         WHERE NEW.status IN ('deploying', 'deployed', 'live') OR (NEW.status = 'failed'
-            AND (SELECT status FROM tenant_status WHERE slug = NEW.slug) = 'deploying')
+            AND (SELECT status FROM transitions WHERE slug = NEW.slug AND id < NEW.id
+                 ORDER BY id DESC LIMIT 1) = 'deploying')
         ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
-    INSERT INTO counters (name, labels, value)
-        SELECT 'tenants_status', json_object('status', status), -1
-        FROM tenant_status WHERE slug = NEW.slug
-        ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
-    INSERT INTO counters (name, labels, value)
-        VALUES ('tenants_status', json_object('status', NEW.status), 1)
-        ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
-    INSERT INTO tenant_status (slug, status, transition_id) VALUES (NEW.slug, NEW.status, NEW.id)
-        ON CONFLICT (slug) DO UPDATE SET status = excluded.status,
-            transition_id = excluded.transition_id;
 END;
 
 CREATE TRIGGER IF NOT EXISTS notification_counted AFTER INSERT ON outbox BEGIN

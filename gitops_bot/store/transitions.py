@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from gitops_bot.contract.lifecycle import ON_BRANCH, should_record
-from gitops_bot.store import outbox
+from gitops_bot.store import outbox, stagetimes
 from gitops_bot.store.database import Database
 
 
@@ -38,6 +38,7 @@ class Transitions(Database):
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (slug, status, at, event_id, commit_sha, url, reason),
             )
+            stagetimes.record(db, slug, status)
             if notify and outbox.enabled(db) and inserted.lastrowid is not None:
                 outbox.enqueue(
                     db,
@@ -63,13 +64,14 @@ class Transitions(Database):
 
     def slugs_with_status(self, *statuses: str) -> set[str]:
         """Tenants whose latest status is one of `statuses`."""
-        # tenant_status holds each tenant's latest, kept by a trigger on transitions: the
-        # live probe asks twice a round, and a GROUP BY over history grew with it.
+        # The tenant list keeps each tenant's latest status (`recorded`: it has one), by a
+        # trigger on transitions: the live probe asks twice a round, and the GROUP BY over
+        # every transition it used to run grew with history.
         if not statuses:
             return set()
         marks = ", ".join("?" for _ in statuses)
         rows = self._db.execute(
-            f"SELECT slug FROM tenant_status WHERE status IN ({marks})",  # noqa: S608 - only marks
+            f"SELECT slug FROM tenant_list WHERE state IN ({marks}) AND recorded = 1",  # noqa: S608 - only marks
             statuses,
         )
         return {str(slug) for (slug,) in rows}

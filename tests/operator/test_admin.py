@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from pathlib import Path
@@ -12,9 +13,9 @@ from flask.testing import FlaskClient
 from pydantic import SecretStr
 
 from gitops_bot.config import Settings
-from gitops_bot.operator import overview
+from gitops_bot.operator import overview, tenantlist
 from gitops_bot.server.app import create_app
-from gitops_bot.store import errorlog
+from gitops_bot.store import domainchecks, errorlog
 from gitops_bot.store.queue import Store
 from gitops_bot.web.auth import (
     LOGIN_FAILURES,
@@ -129,7 +130,72 @@ def test_filters_and_sorting_by_query_string(client: FlaskClient, fleet: Store) 
     assert by_age[-1] == "queued"
     assert shown("sort=age")[0] == "queued"
     assert shown("sort=-slug")[0] == "queued"
-    assert shown("sort=nonsense")[0] == "acme"
+    assert "doomed" in shown("plan=free")
+    assert "alpha" not in shown("plan=free")
+    assert shown("prefix=ch") == ["charlie"]
+    assert shown("state=failed&sort=-changed") == ["doomed"]
+    # A state nobody is in yet stays chosen in the menu, so the form keeps it.
+    deploying = client.get("/admin?state=deploying", headers=BEARER).text
+    assert "<option selected>deploying</option>" in deploying
+
+
+def test_pages_link_to_each_other_and_keep_the_filters(client: FlaskClient, store: Store) -> None:
+    with store.transaction():
+        for n in range(7):
+            store.reserve(slug=f"page-{n}", host="web-1", plan="pro", domains=())
+    first = client.get("/admin?state=queued&per_page=3&sort=-slug", headers=BEARER).text
+    assert slugs_shown(first) == ["page-6", "page-5", "page-4"]
+    assert "1–3 of 7 matching" in first
+    assert 'rel="prev"' not in first
+    following = re.search(r'<a href="([^"]+)" rel="next">', first)
+    assert following is not None
+    link = html.unescape(following[1])
+    assert link == "/admin?state=queued&sort=-slug&page=2&per_page=3"
+    second = client.get(link, headers=BEARER).text
+    assert slugs_shown(second) == ["page-3", "page-2", "page-1"]
+    last = re.search(r'<a href="([^"]+)" rel="last">', second)
+    assert last is not None
+    assert slugs_shown(client.get(html.unescape(last[1]), headers=BEARER).text) == ["page-0"]
+    back = re.search(r'<a href="([^"]+)" rel="prev">', second)
+    assert back is not None
+    assert slugs_shown(client.get(html.unescape(back[1]), headers=BEARER).text) == slugs_shown(
+        first
+    )
+    # A sort heading keeps the filters and starts again at the first page.
+    assert 'href="/admin?state=queued&amp;per_page=3"' in second
+    past = client.get("/admin?state=queued&per_page=3&page=9", headers=BEARER)
+    assert past.status_code == 200
+    assert not slugs_shown(past.text)
+    assert "the first page" in past.text
+
+
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("sort=nonsense", "sort"),
+        ("page=0", "page"),
+        ("page=two", "page"),
+        ("per_page=100000", "per_page"),
+        ("state=sleeping", "state"),
+        ("host=%00", "host"),
+        ("plan=a%20b", "plan"),
+        ("q=%3Cscript%3E", "q"),
+        ("prefix=%E2%80%AE", "prefix"),
+    ],
+)
+def test_a_bad_parameter_is_a_400_naming_it(client: FlaskClient, query: str, name: str) -> None:
+    answer = client.get(f"/admin?{query}", headers=BEARER)
+    assert answer.status_code == 400
+    assert answer.json is not None
+    assert answer.json["field"] == name
+    assert repr(name) in answer.json["error"]
+    page = client.get(f"/admin?{query}", headers={**BEARER, **BROWSER})
+    assert page.status_code == 400
+    assert page.mimetype == "text/html"
+    assert f"query parameter &#39;{name}&#39;" in page.text
+    assert "<script>" not in page.text
+    # Without the token, nothing about the parameters: the login answer comes first.
+    assert client.get(f"/admin?{query}").status_code == 401
 
 
 def test_links_to_commit_review_and_deploy(
@@ -299,18 +365,31 @@ def test_errors_fold_repeats_and_keep_only_the_last_few(client: FlaskClient, sto
     assert "2 times" in client.get("/admin", headers=BEARER).text
 
 
-def test_rows_without_an_age_sort_last_either_way() -> None:
-    def row(slug: str, since: float | None) -> overview.TenantRow:
-        return overview.TenantRow(slug, "pro", "web-1", "committed", since, None, None, None)
-
-    rows = [row("unseen", None), row("old", 100.0), row("new", 200.0)]
-    assert [r.slug for r in overview.select(rows, sort="age", now=300.0)] == [
-        "new",
-        "old",
-        "unseen",
-    ]
-    assert [r.slug for r in overview.select(rows, sort="-age", now=300.0)] == [
-        "old",
-        "new",
-        "unseen",
-    ]
+def test_every_query_the_page_runs_reads_an_index_without_sorting(store: Store) -> None:
+    """All of the page, not only its list: no panel may grow with the fleet or its history."""
+    db = store.connection
+    db.execute("ANALYZE")
+    ran: list[str] = []
+    db.set_trace_callback(ran.append)
+    try:
+        tenantlist.read_page(db, tenantlist.parse({"state": "failed", "sort": "-changed"}))
+        tenantlist.distinct(db, "plan")
+        overview.host_loads(store)
+        overview.queue_state(store)
+        overview.last_errors(store)
+        domainchecks.everything(db)
+    finally:
+        db.set_trace_callback(None)
+    selects = [sql for sql in ran if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
+    assert len(selects) >= 8
+    # Tables that stay small whatever the fleet: a host each, a few pruned errors, settings.
+    small = {"host_seats", "meta", "errors", "tenant_list_counts"}
+    for sql in selects:
+        steps = [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        read = {step.split()[1] for step in steps if step.startswith(("SCAN", "SEARCH"))}
+        if read <= small:
+            continue
+        assert not any("TEMP B-TREE" in step for step in steps), (sql, steps)
+        unindexed = [s for s in steps if s.startswith("SCAN") and "INDEX" not in s]
+        # `seen` is the menus' recursive seek: one row a step, one step a value.
+        assert all(step.split()[1] in small | {"seen"} for step in unindexed), (sql, steps)

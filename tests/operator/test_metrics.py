@@ -162,3 +162,32 @@ def test_tenants_are_counted_per_release_as_commits_land(
         Writer(store=store, repo=repo, settings=settings).head()
         repo.close()
     assert releases_in(scrape(client)) == {"": 3, "2026.11": 1, "2026.12": 1}
+
+
+def test_signup_to_live_and_stage_histograms(client: FlaskClient, store: Store) -> None:
+    empty = scrape(client)
+    assert empty[("gitops_bot_signup_to_live_seconds_count", ())] == 0
+    for status in ("accepted", "committed", "deploying", "deployed", "live"):
+        store.add_transition("t-fast", status)
+    for status in ("accepted", "committed", "evaluated"):
+        store.add_transition("t-local", status)
+    samples = scrape(client)
+    assert samples[("gitops_bot_signup_to_live_seconds_count", ())] == 1
+    assert samples[("gitops_bot_signup_to_live_seconds_bucket", (("le", "5.0"),))] == 1
+    assert samples[("gitops_bot_signup_to_live_seconds_bucket", (("le", "+Inf"),))] == 1
+    stage = "gitops_bot_stage_seconds_count"
+    assert samples[(stage, (("stage", "committed"),))] == 2
+    assert samples[(stage, (("stage", "deploying"),))] == 1
+    assert samples[(stage, (("stage", "live"),))] == 1
+    bucket = "gitops_bot_stage_seconds_bucket"
+    assert samples[(bucket, (("le", "3600.0"), ("stage", "deployed")))] == 1
+    # Running totals, not a reading of history: with the history gone they stay.
+    with store.transaction() as db:
+        db.execute("DELETE FROM transitions")
+
+    def timeline(found: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> set[object]:
+        names = ("gitops_bot_signup_to_live_seconds", "gitops_bot_stage_seconds")
+        return {item for item in found.items() if item[0][0].startswith(names)}
+
+    assert len(timeline(samples)) == 12 + 4 * 12
+    assert timeline(scrape(client)) == timeline(samples)

@@ -1,9 +1,10 @@
-"""GET /v1/tenants/<slug>, the notifications and /admin show each custom domain's DNS check."""
+"""GET /v1/tenants/<slug>: its timeline; with the notifications and /admin, its domains."""
 
 from __future__ import annotations
 
 import json
 
+import jsonschema_rs
 from flask.testing import FlaskClient
 
 from gitops_bot.store import outbox
@@ -71,3 +72,37 @@ def test_admin_lists_each_domain_with_its_state_and_record(
     assert "state-pending" in html
     assert f'_gitops-bot.{DOMAIN} TXT "gitops-bot-verification=acme-corp"' in html
     assert "CNAME acme-corp.tenants.example.com." in html
+
+
+def status_validator(client: FlaskClient) -> jsonschema_rs.Validator:
+    """The document's schema of the status answer, as the landing page would validate it."""
+    document = client.get("/openapi.json").json
+    answer = document["paths"]["/v1/tenants/{slug}"]["get"]["responses"]["200"]
+    schema = answer["content"]["application/json"]["schema"]
+    return jsonschema_rs.Draft202012Validator({**schema, **document})
+
+
+def test_the_status_has_the_timeline_with_nulls_for_stages_not_reached_yet(
+    client: FlaskClient, writer: Writer, store: Store
+) -> None:
+    assert post_event(client, signup("timed-corp")).status_code == 202
+    bearer = {"Authorization": f"Bearer {STATUS_TOKEN}"}
+    accepted = client.get("/v1/tenants/timed-corp", headers=bearer).json
+    assert accepted["timeline"] == {
+        "stages": {"committed": None, "deploying": None, "deployed": None, "live": None},
+        "signupToLive": None,
+    }
+    writer.drain_once()
+    for status in ("deploying", "deployed", "live"):
+        assert store.add_transition("timed-corp", status)
+    answer = client.get("/v1/tenants/timed-corp", headers=bearer).json
+    at = {t["status"]: t["at"] for t in answer["transitions"]}
+    timeline = answer["timeline"]
+    assert timeline["signupToLive"] == at["live"] - at["accepted"]
+    assert timeline["stages"]["committed"] == at["committed"] - at["accepted"]
+    assert timeline["stages"]["live"] == at["live"] - at["deployed"]
+    assert all(value >= 0 for value in timeline["stages"].values())
+    validator = status_validator(client)
+    assert validator.is_valid(answer)
+    assert validator.is_valid(accepted)
+    assert not validator.is_valid({**answer, "timeline": {"stages": {}, "signupToLive": "1"}})

@@ -35,6 +35,8 @@ def test_openapi_document(client: FlaskClient) -> None:
     post = document["paths"]["/v1/events"]["post"]
     assert {"202", "401", "409", "413", "415", "422", "503"} <= set(post["responses"])
     assert "SignupEvent" in document["components"]["schemas"]
+    status = document["components"]["schemas"]["TenantStatus"]
+    assert "timeline" in status["required"]
     assert {p["name"] for p in post["parameters"]} == {
         "webhook-id",
         "webhook-timestamp",
@@ -135,3 +137,9 @@ def test_operator_endpoints_answer_as_documented(
     assert opened.status_code == 200
     assert opened.mimetype == media_type
     assert media_type in operation["responses"]["200"]["content"]
+    if path == "/admin":
+        names = [parameter["name"] for parameter in operation["parameters"]]
+        assert names == ["state", "plan", "host", "prefix", "q", "sort", "page", "per_page"]
+        bad = client.get("/admin?page=0", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert bad.status_code == 400
+        assert bad.mimetype in operation["responses"]["400"]["content"]

@@ -193,3 +193,40 @@ def test_workers_starting_together_migrate_an_old_file_once(tmp_path: Path) -> N
     assert [worker.exitcode for worker in workers] == [0] * 4
     assert {table: _rows(path, table, columns) for table, columns in KEPT.items()} == before
     assert migrations.version(sqlite3.connect(path)) == migrations.CURRENT
+
+
+def test_the_tenant_list_is_filled_from_what_the_file_already_holds(tmp_path: Path) -> None:
+    path = tmp_path / "v8.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for step in migrations.STEPS[:8]:
+        migrations.run(db, step.sql())
+    db.execute("PRAGMA user_version = 8")
+    db.executescript(
+        """
+        INSERT INTO tenants (slug, host, plan, in_repo) VALUES ('acme', 'web-1', 'pro', 1),
+            ('waiting', 'web-2', 'free', 0), ('by-hand', 'web-1', 'pro', 1);
+        INSERT INTO events (id, type, slug, content, body_sha256, answer_status, answer_body,
+            status, received_at) VALUES ('evt_1', 'tenant.signup', 'gone', '{"plan": "free",
+            "host": "web-2"}', 'ab', 202, '{}', 'failed', 1.0),
+            ('evt_2', 'tenant.signup', 'broken', 'not json', 'ab', 202, '{}', 'failed', 1.0);
+        INSERT INTO transitions (slug, status, at, commit_sha, url) VALUES
+            ('acme', 'accepted', 1.0, NULL, NULL), ('acme', 'pr_open', 2.0, NULL, 'https://pr/1'),
+            ('acme', 'merged', 3.0, 'abc1234', NULL), ('acme', 'deployed', 4.0, NULL, 'https://d/1'),
+            ('waiting', 'accepted', 5.0, NULL, NULL), ('gone', 'failed', 6.0, NULL, NULL),
+            ('broken', 'failed', 7.0, NULL, NULL);
+        """
+    )
+    db.close()
+    with Store(path) as store:
+        store.migrate()
+        rows = store.connection.execute(
+            "SELECT slug, plan, host, state, recorded, since, changed_at, commit_sha, review_url,"
+            " deploy_url FROM tenant_list ORDER BY slug"
+        ).fetchall()
+    assert [tuple(row) for row in rows] == [
+        ("acme", "pro", "web-1", "deployed", 1, 1.0, 4.0, "abc1234", "https://pr/1", "https://d/1"),
+        ("broken", None, None, "failed", 1, 7.0, 7.0, None, None, None),
+        ("by-hand", "pro", "web-1", "on branch", 0, None, None, None, None, None),
+        ("gone", "free", "web-2", "failed", 1, 6.0, 6.0, None, None, None),
+        ("waiting", "free", "web-2", "accepted", 1, 5.0, 5.0, None, None, None),
+    ]

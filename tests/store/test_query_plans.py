@@ -18,7 +18,7 @@ from gitops_bot.writer.writer import Writer
 from helpers import STATUS_TOKEN, post_event, signup
 
 # Tables that grow with history or with the fleet.
-BIG = ("events", "transitions", "outbox", "tenants", "tenant_status", "domains", "domain_checks")
+BIG = ("events", "transitions", "outbox", "tenants", "tenant_list", "domains", "domain_checks")
 # Partial indexes hold only the open rows (the queue, unsent notifications): reading one
 # in order is bounded by what waits, and a LIMIT stops it sooner.
 BOUNDED = ("events_pending", "events_pending_age", "outbox_open")

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from gitops_bot.config import Settings
+from gitops_bot.store.queue import Store
 from helpers import ROOT, Server, find_browser, signed_headers, signup, tenant_files
 
 pytestmark = pytest.mark.slow
@@ -81,12 +83,42 @@ def fleet(server: Server) -> list[str]:
     return slugs
 
 
+@pytest.fixture
+def went_live(fleet: list[str], settings: Settings) -> list[str]:
+    """The fleet but the suspended one (the filters look for it), deployed and live, as
+    deploy reports and the probe would record them: the timeline chart's bars."""
+    slugs = [slug for slug in fleet if slug != "shop-2"]
+    with Store(settings.database_path) as store:
+        for slug in slugs:
+            for status in ("deploying", "deployed", "live"):
+                assert store.add_transition(slug, status)
+    return slugs
+
+
+def check_timeline_chart(page: Any, went_live: list[str]) -> None:
+    """Signup to live, drawn without a script: a bar per tenant, the median and p90 lines."""
+    chart = page.locator("svg[data-testid=timeline-chart]")
+    assert chart.is_visible()
+    assert chart.locator("title").first.text_content() == (
+        f"Signup to live of the last {len(went_live)} tenants, by stage"
+    )
+    bars = chart.locator("g[data-slug]")
+    assert sorted(bars.evaluate_all("gs => gs.map(g => g.dataset.slug)")) == went_live
+    assert chart.locator("line[data-line=median]").count() == 1
+    assert chart.locator("line[data-line=p90]").count() == 1
+    assert chart.bounding_box()["height"] > 100
+    assert "median" in page.locator("[data-testid=timeline-summary]").inner_text()
+    # Four stages and the lines; "other" only appears when some bar has time no stage covers.
+    assert page.locator("[data-testid=timeline-legend] li").count() == 5
+    page.locator("#timeline").screenshot(path=SCREENSHOTS / "admin-timeline.png")
+
+
 def shown(page: Any) -> list[str]:
     return [row.get_attribute("data-slug") for row in page.locator("tr[data-slug]").all()]
 
 
 def test_operator_logs_in_filters_and_reads_it_on_a_phone(
-    server: Server, fleet: list[str], browser: Any
+    server: Server, fleet: list[str], went_live: list[str], browser: Any
 ) -> None:
     SCREENSHOTS.mkdir(exist_ok=True)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -122,6 +154,7 @@ def test_operator_logs_in_filters_and_reads_it_on_a_phone(
     assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict")
     assert page.evaluate("document.cookie") == ""
     page.screenshot(path=SCREENSHOTS / "admin-desktop.png", full_page=True)
+    check_timeline_chart(page, went_live)
 
     page.select_option("select[name=state]", "suspended")
     page.click("form.filters button[type=submit]")
@@ -148,8 +181,49 @@ def test_operator_logs_in_filters_and_reads_it_on_a_phone(
     assert page.locator("table.domains thead").is_hidden()
     assert page.locator('tr[data-domain] td[data-label="Verification"]').inner_text() == "pending"
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    chart_box = page.locator("svg[data-testid=timeline-chart]").bounding_box()
+    assert chart_box["x"] + chart_box["width"] <= PHONE["width"]
     page.screenshot(path=SCREENSHOTS / "admin-phone.png", full_page=True)
     context.close()
     assert problems == []
-    for name in ("admin-login.png", "admin-desktop.png", "admin-phone.png"):
+    for name in ("admin-login.png", "admin-desktop.png", "admin-timeline.png", "admin-phone.png"):
         assert (SCREENSHOTS / name).stat().st_size > 1000
+
+
+def test_on_a_phone_the_pages_fit_the_screen_and_link_to_each_other(
+    server: Server, fleet: list[str], browser: Any
+) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    context = browser.new_context(
+        viewport=PHONE, extra_http_headers={"Authorization": f"Bearer {server.admin_token}"}
+    )
+    page = context.new_page()
+    everyone = sorted([*fleet, "acme", "globex", "initech"])
+    assert page.goto(f"{server.url}/admin?per_page=4").status == 200
+    assert shown(page) == everyone[:4]
+    assert page.locator('[data-testid="pages-top"] >> text=Page 1 of 3').is_visible()
+    # Nothing is wider than the phone: no sideways scrolling, on any page.
+    overflow = "document.scrollingElement.scrollWidth <= window.innerWidth"
+    assert page.evaluate(overflow)
+    page.screenshot(path=SCREENSHOTS / "admin-phone-paged.png", full_page=True)
+
+    page.locator('[data-testid="pages-top"] a[rel=next]').click()
+    page.wait_for_url("**/admin?page=2&per_page=4")
+    assert shown(page) == everyone[4:8]
+    assert page.evaluate(overflow)
+    page.locator('[data-testid="pages-bottom"] a[rel=next]').click()
+    page.wait_for_url("**/admin?page=3&per_page=4")
+    assert shown(page) == everyone[8:]
+    assert page.locator('[data-testid="pages-top"] a[rel=next]').count() == 0
+    page.locator('[data-testid="pages-top"] a[rel=prev]').click()
+    page.wait_for_url("**/admin?page=2&per_page=4")
+    assert shown(page) == everyone[4:8]
+
+    # The sort menu stands in for the table's headings, which a phone does not show.
+    page.select_option("select[name=sort]", "-slug")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**sort=-slug*")
+    assert shown(page) == everyone[::-1][:4]
+    assert page.evaluate(overflow)
+    context.close()
+    assert (SCREENSHOTS / "admin-phone-paged.png").stat().st_size > 1000

@@ -1,13 +1,6 @@
 -- Issue 17: /metrics reads running totals instead of scanning events, transitions and
--- the outbox at every scrape. The tables, indexes and triggers are schema.sql's; the
+-- the outbox at every scrape. The indexes and triggers are schema.sql's; the
 -- back-fill at the end makes an upgraded file report the numbers it reported before.
-CREATE TABLE IF NOT EXISTS tenant_status (
-    slug TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    transition_id INTEGER NOT NULL
-);
--- The live probe asks for the tenants in a few statuses twice a round.
-CREATE INDEX IF NOT EXISTS tenant_status_status ON tenant_status (status);
 -- The oldest waiting event's age: the first entry of this index, not a pass over the queue.
 CREATE INDEX IF NOT EXISTS events_pending_age ON events (received_at) WHERE status = 'pending';
 -- A tenant's domains and domain checks, read when it is settled and when its status is asked.
@@ -56,28 +49,19 @@ WHEN NEW.status = 'done' AND NEW.finished_at IS NOT NULL
         ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
 END;
 
--- Statements run in order: the deploy outcome and the status gauge read the tenant's
--- status before this transition, then tenant_status moves on to it.
+-- A failure right after deploying is a deploy's outcome: the status before it is the
+-- tenant's previous transition, on the (slug, id) index.
 CREATE TRIGGER IF NOT EXISTS transition_counted AFTER INSERT ON transitions BEGIN
     INSERT INTO counters (name, labels, value)
         VALUES ('transitions', json_object('status', NEW.status), 1)
         ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
     INSERT INTO counters (name, labels, value)
         SELECT 'deploys', json_object('outcome', CASE NEW.status
-            WHEN 'deploying' THEN 'started' WHEN 'failed' THEN 'failed' ELSE NEW.status END), 1
+            WHEN 'deploying' THEN 'started' ELSE NEW.status END), 1
         WHERE NEW.status IN ('deploying', 'deployed', 'live') OR (NEW.status = 'failed'
-            AND (SELECT status FROM tenant_status WHERE slug = NEW.slug) = 'deploying')
+            AND (SELECT status FROM transitions WHERE slug = NEW.slug AND id < NEW.id
+                 ORDER BY id DESC LIMIT 1) = 'deploying')
         ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
-    INSERT INTO counters (name, labels, value)
-        SELECT 'tenants_status', json_object('status', status), -1
-        FROM tenant_status WHERE slug = NEW.slug
-        ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
-    INSERT INTO counters (name, labels, value)
-        VALUES ('tenants_status', json_object('status', NEW.status), 1)
-        ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
-    INSERT INTO tenant_status (slug, status, transition_id) VALUES (NEW.slug, NEW.status, NEW.id)
-        ON CONFLICT (slug) DO UPDATE SET status = excluded.status,
-            transition_id = excluded.transition_id;
 END;
 
 CREATE TRIGGER IF NOT EXISTS notification_counted AFTER INSERT ON outbox BEGIN
@@ -102,12 +86,8 @@ END;
 
 -- Back-fill: the very queries /metrics ran before this step, summed once. Emptied first, so
 -- the step may run again on a file that has it (a version set back by hand).
-DELETE FROM tenant_status;
-INSERT INTO tenant_status (slug, status, transition_id)
-    SELECT slug, status, id FROM transitions
-    WHERE id IN (SELECT max(id) FROM transitions GROUP BY slug);
 DELETE FROM counters WHERE name IN ('events_accepted', 'queue_depth', 'accept_to_commit_bucket',
-    'accept_to_commit_sum', 'transitions', 'deploys', 'tenants_status', 'notifications');
+    'accept_to_commit_sum', 'transitions', 'deploys', 'notifications');
 INSERT INTO counters (name, labels, value)
     SELECT 'events_accepted', json_object('type', type), count(*) FROM events
     WHERE status != 'rejected' GROUP BY type;
@@ -139,9 +119,6 @@ INSERT INTO counters (name, labels, value)
         WHERE status IN ('deploying', 'deployed', 'live')
             OR (status = 'failed' AND before = 'deploying'))
     GROUP BY outcome;
-INSERT INTO counters (name, labels, value)
-    SELECT 'tenants_status', json_object('status', status), count(*) FROM tenant_status
-    GROUP BY status;
 INSERT INTO counters (name, labels, value)
     SELECT 'notifications', json_object('state', state), n FROM (
         SELECT 'pending' AS state, sum(delivered_at IS NULL AND given_up_at IS NULL) AS n FROM outbox
