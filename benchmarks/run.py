@@ -115,6 +115,12 @@ FIGURES = (
         "12. Signup to live: the bot's own share",
         quick={"quick": True, "engine_seconds": 0.2},
     ),
+    Figure(
+        "scrape",
+        "scrape",
+        "13. /metrics and a tenant's status as history grows",
+        quick={"runs": 2, "sizes": (100, 1000)},
+    ),
 )
 
 

@@ -8,6 +8,10 @@ are already durable rows here (events, transitions, tenants, outbox), so each sc
 reads them instead: every worker answers the same numbers, restarts lose nothing, and
 nothing runs at import time. What has no row of its own (refused deliveries, GitHub
 requests, rate-limit waits, errors) is added to the `counters` table (counters.py).
+
+A scrape never reads history: totals of events, transitions and notifications are rows
+of `counters` too, kept by schema.sql's triggers in the transaction of the row they
+count, so a scrape costs the same at a million events as at a thousand (issue 17).
 """
 
 from __future__ import annotations
@@ -32,14 +36,15 @@ from prometheus_client.registry import Collector
 
 from gitops_bot.contract.inventory import Inventory
 from gitops_bot.contract.timeline import STAGES
-from gitops_bot.store import stagetimes
+from gitops_bot.store import counters, stagetimes
 from gitops_bot.web.auth import is_admin
 
 bp = Blueprint("metrics", __name__)
 
 PREFIX: Final = "gitops_bot_"
 # Seconds from the 202 to the commit: a batch takes well under a second, a writer that
-# waits on a failing state repo minutes.
+# waits on a failing state repo minutes. The trigger event_settled (schema.sql) names the
+# same bounds: changing them takes a migration that adds the events up again.
 LATENCY_BUCKETS: Final = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 # Counters table rows, as (name, help, label names): see counters.py for who adds them.
 _COUNTERS: Final = (
@@ -78,16 +83,17 @@ class StoreCollector(Collector):
             "Events accepted and queued (webhooks and operator commands), by type",
             labels=["type"],
         )
-        rows = db.execute("SELECT type, count(*) FROM events WHERE status != 'rejected' GROUP BY 1")
-        for event_type, count in rows:
-            accepted.add_metric([event_type], count)
+        for labels, count in counters.read(db, "events_accepted"):
+            accepted.add_metric([labels["type"]], count)
         yield accepted
 
     @staticmethod
     def _queue(db: sqlite3.Connection) -> Iterator[Metric]:
-        count, oldest = db.execute(
-            "SELECT count(*), min(received_at) FROM events WHERE status = 'pending'"
+        # min() over the partial index events_pending_age: its first entry.
+        (oldest,) = db.execute(
+            "SELECT min(received_at) FROM events WHERE status = 'pending'"
         ).fetchone()
+        count = counters.total(db, "queue_depth")
         yield GaugeMetricFamily(f"{PREFIX}queue_depth", "Events waiting for the writer", count)
         yield GaugeMetricFamily(
             f"{PREFIX}queue_oldest_age_seconds",
@@ -97,21 +103,18 @@ class StoreCollector(Collector):
 
     @staticmethod
     def _latency(db: sqlite3.Connection) -> Metric:
-        # One pass over the settled events: a cumulative count per bucket, as Prometheus wants.
-        delay = "(finished_at - received_at)"
-        per_bucket = ", ".join(f"coalesce(sum({delay} <= ?), 0)" for _ in LATENCY_BUCKETS)
-        row = db.execute(
-            f"SELECT count(*), coalesce(sum({delay}), 0), {per_bucket}"  # noqa: S608 - no input
-            " FROM events WHERE status = 'done' AND finished_at IS NOT NULL",
-            LATENCY_BUCKETS,
-        ).fetchone()
-        count, total, *cumulative = row
-        buckets = [(str(le), n) for le, n in zip(LATENCY_BUCKETS, cumulative, strict=True)]
+        # Each settled event was added to the one bucket it fell in: Prometheus wants the
+        # counts cumulative.
+        per_bucket = {labels["le"]: n for labels, n in counters.read(db, "accept_to_commit_bucket")}
+        buckets, running = [], 0.0
+        for bound in [*(str(le) for le in LATENCY_BUCKETS), "+Inf"]:
+            running += per_bucket.get(bound, 0.0)
+            buckets.append((bound, running))
         return HistogramMetricFamily(
             f"{PREFIX}accept_to_commit_seconds",
             "Seconds from accepting an event to committing it",
-            buckets=[*buckets, ("+Inf", count)],
-            sum_value=total,
+            buckets=buckets,
+            sum_value=counters.total(db, "accept_to_commit_sum"),
         )
 
     @staticmethod
@@ -119,25 +122,33 @@ class StoreCollector(Collector):
         transitions = CounterMetricFamily(
             f"{PREFIX}transitions", "Tenant state transitions, by new status", labels=["status"]
         )
-        for status, count in db.execute("SELECT status, count(*) FROM transitions GROUP BY 1"):
-            transitions.add_metric([status], count)
+        for labels, count in sorted(counters.read(db, "transitions"), key=_first_label):
+            transitions.add_metric([labels["status"]], count)
         yield transitions
+        # The operator view's tenant list keeps these counts (store/schema.sql): one row each.
+        current = GaugeMetricFamily(
+            f"{PREFIX}tenants_by_status",
+            "Tenants the operator view lists, by their latest status ('queued' or"
+            " 'on branch' before their first)",
+            labels=["status"],
+        )
+        rows = db.execute(
+            "SELECT value, tenants FROM tenant_list_counts WHERE field = 'state' AND tenants > 0"
+            " ORDER BY value"
+        )
+        for status, count in rows:
+            current.add_metric([status], count)
+        yield current
         deploys = CounterMetricFamily(
             f"{PREFIX}deploys",
             "Deploys started, and how they ended (deployed, failed while deploying), and "
             "tenants the probe then saw live",
             labels=["outcome"],
         )
-        started, deployed, live, failed = db.execute(
-            "SELECT coalesce(sum(status = 'deploying'), 0), coalesce(sum(status = 'deployed'), 0),"
-            " coalesce(sum(status = 'live'), 0),"
-            " coalesce(sum(status = 'failed' AND before = 'deploying'), 0) FROM"
-            " (SELECT status, lag(status) OVER (PARTITION BY slug ORDER BY id) AS before"
-            "  FROM transitions)"
-        ).fetchone()
-        outcomes = {"started": started, "deployed": deployed, "live": live, "failed": failed}
-        for outcome, count in outcomes.items():
-            deploys.add_metric([outcome], count)
+        # "failed" counts a failure right after deploying: the trigger reads the status
+        # before it, where a lag() over every transition used to.
+        for outcome in ("started", "deployed", "live", "failed"):
+            deploys.add_metric([outcome], counters.total(db, "deploys", outcome=outcome))
         yield deploys
         capacity = GaugeMetricFamily(
             f"{PREFIX}host_capacity", "Tenants a host may run", labels=["host"]
@@ -145,7 +156,8 @@ class StoreCollector(Collector):
         placed = GaugeMetricFamily(
             f"{PREFIX}host_tenants", "Tenants on a host or reserved for it", labels=["host"]
         )
-        counts = dict(db.execute("SELECT host, count(*) FROM tenants GROUP BY host").fetchall())
+        # Seats are kept per host by triggers on tenants (schema.sql): no pass over the fleet.
+        counts = dict(db.execute("SELECT host, taken FROM host_seats WHERE taken > 0").fetchall())
         inventory = db.execute("SELECT value FROM meta WHERE key = 'inventory'").fetchone()
         hosts = {} if inventory is None else Inventory.model_validate_json(inventory[0]).hosts
         for name in sorted(set(hosts) | set(counts)):
@@ -221,13 +233,8 @@ class StoreCollector(Collector):
             "Outgoing status notifications, by state",
             labels=["state"],
         )
-        pending, delivered, given_up = db.execute(
-            "SELECT coalesce(sum(delivered_at IS NULL AND given_up_at IS NULL), 0),"
-            " coalesce(sum(delivered_at IS NOT NULL), 0),"
-            " coalesce(sum(given_up_at IS NOT NULL), 0) FROM outbox"
-        ).fetchone()
-        for state, count in (("pending", pending), ("delivered", delivered), ("failed", given_up)):
-            family.add_metric([state], count)
+        for state in ("pending", "delivered", "failed"):
+            family.add_metric([state], counters.total(db, "notifications", state=state))
         return family
 
     @staticmethod
@@ -251,6 +258,11 @@ class StoreCollector(Collector):
             histogram = measured.get(stage, stagetimes.empty())
             stages.add_metric([stage], histogram.buckets, histogram.sum)
         yield stages
+
+
+def _first_label(series: tuple[dict[str, str], float]) -> list[str]:
+    # The order GROUP BY gave before the totals were kept, so the output reads the same.
+    return sorted(series[0].values())
 
 
 def init_app(app: Flask, database: Path) -> None:

@@ -12,6 +12,11 @@ For the GitHub backend (the writer's process), once per process::
 
 `kind` is a small fixed vocabulary ("read", "write", "graphql"), never a URL or an id:
 every distinct value is a time series kept forever.
+
+Other rows are running totals of the queue's own tables (events accepted, the queue's
+depth, transitions, deploy outcomes, tenants per status, notifications), added by the
+triggers of schema.sql in the transaction of the row they count: /metrics reads them
+with `read` and `total` instead of scanning history at every scrape.
 """
 
 from __future__ import annotations
@@ -39,6 +44,20 @@ def add(db: sqlite3.Connection, name: str, amount: float = 1.0, **labels: str) -
         " ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value",
         (name, labels_key(labels), amount),
     )
+
+
+def read(db: sqlite3.Connection, name: str) -> list[tuple[dict[str, str], float]]:
+    """Every series of counter `name`, as (labels, value)."""
+    rows = db.execute("SELECT labels, value FROM counters WHERE name = ?", (name,))
+    return [(json.loads(labels), float(value)) for labels, value in rows]
+
+
+def total(db: sqlite3.Connection, name: str, **labels: str) -> float:
+    """One series of counter `name`; 0 when nothing was ever added to it."""
+    row = db.execute(
+        "SELECT value FROM counters WHERE name = ? AND labels = ?", (name, labels_key(labels))
+    ).fetchone()
+    return 0.0 if row is None else float(row[0])
 
 
 class Counters:

@@ -67,6 +67,7 @@ STEPS = (
     Step(10, "0010_tenant_list.sql", _has_table("tenant_list")),
     Step(11, "0011_signup_timeline.sql", _has_index("transitions_live")),
     Step(12, "0012_rollouts.sql", _has_table("rollouts")),
+    Step(13, "0013_running_totals.sql", _has_index("events_pending_age")),
 )
 CURRENT = STEPS[-1].version
 

@@ -326,3 +326,91 @@ CREATE TABLE IF NOT EXISTS rollout_tenants (
     PRIMARY KEY (rollout_id, slug)
 );
 CREATE INDEX IF NOT EXISTS rollout_tenants_wave ON rollout_tenants (rollout_id, wave);
+
+-- Running totals for /metrics (issue 17), kept by triggers in the transaction of the row
+-- they count, so a scrape reads a few rows of `counters` however long the history. Rows
+-- are never deleted from events, transitions or outbox; if they ever are, the counters
+-- stay (Prometheus counters only go up). Labels are the canonical JSON of counters.py.
+
+-- The oldest waiting event's age: the first entry of this index, not a pass over the queue.
+CREATE INDEX IF NOT EXISTS events_pending_age ON events (received_at) WHERE status = 'pending';
+-- A tenant's domains and domain checks, read when it is settled and when its status is asked.
+CREATE INDEX IF NOT EXISTS domains_slug ON domains (slug);
+CREATE INDEX IF NOT EXISTS domain_checks_slug ON domain_checks (slug);
+-- A review's tenant, by its pull request's page, for GitHub's review and comment events.
+CREATE INDEX IF NOT EXISTS transitions_review ON transitions (url) WHERE status = 'pr_open';
+
+CREATE TRIGGER IF NOT EXISTS event_counted AFTER INSERT ON events BEGIN
+    INSERT INTO counters (name, labels, value)
+        SELECT 'events_accepted', json_object('type', NEW.type), 1 WHERE NEW.status != 'rejected'
+        ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
+    INSERT INTO counters (name, labels, value)
+        SELECT 'queue_depth', '{}', 1 WHERE NEW.status = 'pending'
+        ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
+END;
+CREATE TRIGGER IF NOT EXISTS event_moved AFTER UPDATE OF status ON events
+WHEN NEW.status IS NOT OLD.status BEGIN
+    INSERT INTO counters (name, labels, value)
+        SELECT 'events_accepted', json_object('type', NEW.type),
+            (NEW.status != 'rejected') - (OLD.status != 'rejected')
+        WHERE (NEW.status != 'rejected') != (OLD.status != 'rejected')
+        ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
+    INSERT INTO counters (name, labels, value)
+        SELECT 'queue_depth', '{}', (NEW.status = 'pending') - (OLD.status = 'pending')
+        WHERE (NEW.status = 'pending') != (OLD.status = 'pending')
+        ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
+END;
+-- The bounds are operator/metrics.py's LATENCY_BUCKETS; each event adds to the one bucket
+-- it falls in, and the scrape adds them up into Prometheus's cumulative counts.
+CREATE TRIGGER IF NOT EXISTS event_settled AFTER UPDATE OF status, finished_at ON events
+WHEN NEW.status = 'done' AND NEW.finished_at IS NOT NULL
+    AND NOT (OLD.status = 'done' AND OLD.finished_at IS NOT NULL) BEGIN
+    INSERT INTO counters (name, labels, value)
+        SELECT 'accept_to_commit_bucket', json_object('le', CASE
+            WHEN delay <= 0.1 THEN '0.1' WHEN delay <= 0.25 THEN '0.25'
+            WHEN delay <= 0.5 THEN '0.5' WHEN delay <= 1.0 THEN '1.0'
+            WHEN delay <= 2.5 THEN '2.5' WHEN delay <= 5.0 THEN '5.0'
+            WHEN delay <= 10.0 THEN '10.0' WHEN delay <= 30.0 THEN '30.0'
+            WHEN delay <= 60.0 THEN '60.0' WHEN delay <= 300.0 THEN '300.0'
+            WHEN delay <= 1800.0 THEN '1800.0' ELSE '+Inf' END), 1
+        FROM (SELECT NEW.finished_at - NEW.received_at AS delay) WHERE true
+        ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
+    INSERT INTO counters (name, labels, value)
+        VALUES ('accept_to_commit_sum', '{}', NEW.finished_at - NEW.received_at)
+        ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
+END;
+
+-- A failure right after deploying is a deploy's outcome: the status before it is the
+-- tenant's previous transition, on the (slug, id) index.
+CREATE TRIGGER IF NOT EXISTS transition_counted AFTER INSERT ON transitions BEGIN
+    INSERT INTO counters (name, labels, value)
+        VALUES ('transitions', json_object('status', NEW.status), 1)
+        ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
+    INSERT INTO counters (name, labels, value)
+        SELECT 'deploys', json_object('outcome', CASE NEW.status
+            WHEN 'deploying' THEN 'started' ELSE NEW.status END), 1
+        WHERE NEW.status IN ('deploying', 'deployed', 'live') OR (NEW.status = 'failed'
+            AND (SELECT status FROM transitions WHERE slug = NEW.slug AND id < NEW.id
+                 ORDER BY id DESC LIMIT 1) = 'deploying')
+        ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
+END;
+
+CREATE TRIGGER IF NOT EXISTS notification_counted AFTER INSERT ON outbox BEGIN
+    INSERT INTO counters (name, labels, value)
+        SELECT 'notifications', json_object('state', column1), column2 FROM (VALUES
+            ('pending', NEW.delivered_at IS NULL AND NEW.given_up_at IS NULL),
+            ('delivered', NEW.delivered_at IS NOT NULL),
+            ('failed', NEW.given_up_at IS NOT NULL)) WHERE column2 != 0
+        ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
+END;
+CREATE TRIGGER IF NOT EXISTS notification_moved AFTER UPDATE OF delivered_at, given_up_at
+ON outbox BEGIN
+    INSERT INTO counters (name, labels, value)
+        SELECT 'notifications', json_object('state', column1), column2 FROM (VALUES
+            ('pending', (NEW.delivered_at IS NULL AND NEW.given_up_at IS NULL)
+                - (OLD.delivered_at IS NULL AND OLD.given_up_at IS NULL)),
+            ('delivered', (NEW.delivered_at IS NOT NULL) - (OLD.delivered_at IS NOT NULL)),
+            ('failed', (NEW.given_up_at IS NOT NULL) - (OLD.given_up_at IS NOT NULL)))
+        WHERE column2 != 0
+        ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
+END;

@@ -41,6 +41,7 @@ def test_make_bench_writes_every_figure_at_a_tiny_size(tmp_path: Path) -> None:
         "10. Nix evaluation of one host",
         "11. Writer memory during a burst into a large repo",
         "12. Signup to live",
+        "13. /metrics and a tenant's status",
     ):
         assert f"## {title}" in text
     assert "| cores |" in text
@@ -69,3 +70,9 @@ def test_signup_to_live_runs_on_its_own_and_reports_the_share_against_the_engine
     row = next(line for line in out.splitlines() if line.startswith("| no commit window"))
     assert row.endswith("× |")  # the share's ratio to the engine's own time was computed
     assert "stand-in deploy engine" in out
+
+
+def test_the_scrape_benchmark_reports_its_ratios() -> None:
+    report = bench("scrape.py", "--runs", "2", "--sizes", "10,200")
+    assert "| 200 | 600 |" in report
+    assert "/metrics at 200 events within 2×" in report
