@@ -12,7 +12,6 @@ before the totals, timed on the same file.
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import sys
 import time
@@ -30,6 +29,7 @@ from common import (
     Stat,
     ratio,
     scratch,
+    sized_main,
     stat,
     table,
 )
@@ -102,7 +102,10 @@ def build(database: Path, events: int) -> None:
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("BEGIN")
         for step in migrations.STEPS:
-            if step.version <= before:
+            # The tenant list's trigger as step 14 rewrote it, which the upgrade applies
+            # again (it is idempotent): the old one walked every tenant's events at each of
+            # the bulk insert's transitions, and a million events ran for over half an hour.
+            if step.version <= before or step.script.endswith("_signup_once.sql"):
                 migrations.run(db, step.sql())
         db.execute(f"PRAGMA user_version = {before:d}")
         values = {"events": events, "fleet": FLEET, "t0": time.time() - events - 3600}
@@ -247,13 +250,7 @@ def measure(*, runs: int = 50, sizes: tuple[int, ...] = (1_000, 1_000_000)) -> S
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--sizes", default="1000,1000000")
-    args = parser.parse_args()
-    sizes = tuple(int(size) for size in args.sizes.split(","))
-    print(measure(runs=args.runs, sizes=sizes).markdown())
-    return 0
+    return sized_main(measure, __doc__ or "", runs=50, sizes="1000,1000000")
 
 
 if __name__ == "__main__":

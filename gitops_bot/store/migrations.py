@@ -13,12 +13,34 @@ class SchemaTooNew(Exception):
     """The file was written by a newer gitops-bot than this one."""
 
 
-def _has_table(name: str) -> Callable[[sqlite3.Connection], bool]:
+def _has(kind: str, name: str) -> Callable[[sqlite3.Connection], bool]:
+    """Whether the file has the table, index or trigger `name` (a step that added it)."""
+
     def present(db: sqlite3.Connection) -> bool:
         row = db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+            "SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?", (kind, name)
         ).fetchone()
         return row is not None
+
+    return present
+
+
+def _has_table(name: str) -> Callable[[sqlite3.Connection], bool]:
+    return _has("table", name)
+
+
+def _has_index(name: str) -> Callable[[sqlite3.Connection], bool]:
+    return _has("index", name)
+
+
+def _trigger_without(name: str, text: str) -> Callable[[sqlite3.Connection], bool]:
+    """Whether trigger `name` exists and no longer contains `text` (a step that rewrote it)."""
+
+    def present(db: sqlite3.Connection) -> bool:
+        row = db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (name,)
+        ).fetchone()
+        return row is not None and text not in row[0]
 
     return present
 
@@ -26,16 +48,6 @@ def _has_table(name: str) -> Callable[[sqlite3.Connection], bool]:
 def _has_column(table: str, column: str) -> Callable[[sqlite3.Connection], bool]:
     def present(db: sqlite3.Connection) -> bool:
         return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
-
-    return present
-
-
-def _has_index(name: str) -> Callable[[sqlite3.Connection], bool]:
-    def present(db: sqlite3.Connection) -> bool:
-        row = db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)
-        ).fetchone()
-        return row is not None
 
     return present
 
@@ -68,6 +80,11 @@ STEPS = (
     Step(11, "0011_signup_timeline.sql", _has_index("transitions_live")),
     Step(12, "0012_rollouts.sql", _has_table("rollouts")),
     Step(13, "0013_running_totals.sql", _has_index("events_pending_age")),
+    Step(
+        14,
+        "0014_tenant_list_signup_once.sql",
+        _trigger_without("tenant_list_transition", "AS signup"),
+    ),
 )
 CURRENT = STEPS[-1].version
 

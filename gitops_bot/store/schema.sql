@@ -193,15 +193,20 @@ CREATE INDEX IF NOT EXISTS tenant_list_state_changed ON tenant_list (state, chan
 -- A tenant first seen in a transition (one rejected at intake, say) takes its plan and host
 -- from its reservation, else from its latest signup.
 CREATE TRIGGER IF NOT EXISTS tenant_list_transition AFTER INSERT ON transitions BEGIN
+    -- The signup is looked up in the result columns, which SQLite evaluates only for a row
+    -- that passed the WHERE: once per tenant, not at every transition (a walk back through
+    -- the tenant's events to its latest create).
     INSERT INTO tenant_list (slug, plan, host, state)
         SELECT NEW.slug,
-            coalesce(t.plan, json_extract(signup.file, '$.plan')),
-            coalesce(t.host, json_extract(signup.file, '$.host')),
+            coalesce(t.plan, json_extract((SELECT CASE WHEN json_valid(content) THEN content
+                END FROM events WHERE slug = NEW.slug AND op = 'create'
+                ORDER BY seq DESC LIMIT 1), '$.plan')),
+            coalesce(t.host, json_extract((SELECT CASE WHEN json_valid(content) THEN content
+                END FROM events WHERE slug = NEW.slug AND op = 'create'
+                ORDER BY seq DESC LIMIT 1), '$.host')),
             NEW.status
-        FROM (SELECT (SELECT CASE WHEN json_valid(content) THEN content END FROM events
-                      WHERE slug = NEW.slug AND op = 'create' ORDER BY seq DESC LIMIT 1) AS file
-             ) AS signup
-        LEFT JOIN tenants t ON t.slug = NEW.slug
+        FROM (SELECT NEW.slug AS slug) AS n
+        LEFT JOIN tenants t ON t.slug = n.slug
         WHERE NOT EXISTS (SELECT 1 FROM tenant_list WHERE slug = NEW.slug);
     UPDATE tenant_list SET
         state = NEW.status,

@@ -182,3 +182,53 @@ def test_a_scan_is_seen_for_what_it_is(tmp_path: Path) -> None:
             " (SELECT max(id) FROM transitions GROUP BY slug)"
         )
         assert full_scans(plans(db, lambda: db.execute(old).fetchall()))
+
+
+def _steps(db: sqlite3.Connection, sql: str, *args: object) -> int:
+    """SQLite virtual-machine instructions `sql` runs, triggers included."""
+    count = 0
+
+    def tick() -> int:
+        nonlocal count
+        count += 1
+        return 0
+
+    db.set_progress_handler(tick, 1)
+    try:
+        db.execute(sql, args)
+    finally:
+        db.set_progress_handler(None, 1)
+    return count
+
+
+def test_a_transition_costs_the_same_however_many_events_its_tenant_has(
+    tmp_path: Path,
+) -> None:
+    # The tenant list's trigger once walked back through a tenant's events to its signup at
+    # every transition; only a tenant's first needs it.
+    with Store(tmp_path / "queue.sqlite3") as store:
+        store.migrate()
+        db = store.connection
+        for slug, events in (("quiet", 2), ("busy", 2000)):
+            rows = [
+                (
+                    f"{slug}-{n}",
+                    slug,
+                    "create" if n == 0 else "update",
+                    '{"plan": "pro"}',
+                    f"sha-{slug}-{n}",
+                )
+                for n in range(events)
+            ]
+            db.executemany(
+                "INSERT INTO events (id, type, slug, op, content, body_sha256, answer_status,"
+                " answer_body, status, received_at)"
+                " VALUES (?, 'tenant.signup', ?, ?, ?, ?, 202, '{}', 'done', 0)",
+                rows,
+            )
+            store.add_transition(slug, "accepted")
+        insert = "INSERT INTO transitions (slug, status, at) VALUES (?, 'committed', 1)"
+        quiet, busy = _steps(db, insert, "quiet"), _steps(db, insert, "busy")
+        assert busy < 1.5 * quiet, (quiet, busy)
+        plans = dict(db.execute("SELECT slug, plan FROM tenant_list").fetchall())
+        assert plans == {"quiet": "pro", "busy": "pro"}
