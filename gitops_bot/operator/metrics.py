@@ -103,13 +103,8 @@ class StoreCollector(Collector):
 
     @staticmethod
     def _latency(db: sqlite3.Connection) -> Metric:
-        # Each settled event was added to the one bucket it fell in: Prometheus wants the
-        # counts cumulative.
         per_bucket = {labels["le"]: n for labels, n in counters.read(db, "accept_to_commit_bucket")}
-        buckets, running = [], 0.0
-        for bound in [*(str(le) for le in LATENCY_BUCKETS), "+Inf"]:
-            running += per_bucket.get(bound, 0.0)
-            buckets.append((bound, running))
+        buckets = counters.cumulative(per_bucket, (str(le) for le in LATENCY_BUCKETS))
         return HistogramMetricFamily(
             f"{PREFIX}accept_to_commit_seconds",
             "Seconds from accepting an event to committing it",

@@ -27,6 +27,7 @@ import os
 import sqlite3
 import threading
 import weakref
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,19 @@ def read(db: sqlite3.Connection, name: str) -> list[tuple[dict[str, str], float]
     """Every series of counter `name`, as (labels, value)."""
     rows = db.execute("SELECT labels, value FROM counters WHERE name = ?", (name,))
     return [(json.loads(labels), float(value)) for labels, value in rows]
+
+
+def cumulative(per_bucket: Mapping[str, float], bounds: Iterable[str]) -> list[tuple[str, float]]:
+    """Prometheus's cumulative buckets, `+Inf` last, from counts kept one bucket each.
+
+    A histogram's observations are added to the one bucket they fall in (so a trigger or a
+    transaction touches one row), and summed up here at scrape time.
+    """
+    buckets, running = [], 0.0
+    for bound in [*bounds, "+Inf"]:
+        running += per_bucket.get(bound, 0.0)
+        buckets.append((bound, running))
+    return buckets
 
 
 def total(db: sqlite3.Connection, name: str, **labels: str) -> float:

@@ -10,7 +10,6 @@ A file from before these totals gets them from its history once, in the migratio
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Any, Final
@@ -64,8 +63,7 @@ class Histogram:
 
 def empty() -> Histogram:
     """A histogram nothing was observed in, so every series shows from the first scrape."""
-    bounds = [*(le_label(b) for b in BUCKETS), "+Inf"]
-    return Histogram([(bound, 0.0) for bound in bounds], 0.0, 0.0)
+    return Histogram(counters.cumulative({}, (le_label(b) for b in BUCKETS)), 0.0, 0.0)
 
 
 def record(db: sqlite3.Connection, slug: str, status: str) -> None:
@@ -98,27 +96,20 @@ def _observe(db: sqlite3.Connection, name: str, seconds: float, **labels: str) -
 def histograms(db: sqlite3.Connection, name: str, label: str | None = None) -> dict[str, Histogram]:
     """Every series of histogram `name`, by the value of `label` ("" when it has none)."""
     counts: dict[str, dict[str, float]] = {}
+    for labels, value in counters.read(db, name + _BUCKET):
+        key = "" if label is None else labels.get(label, "")
+        per_bucket = counts.setdefault(key, {})
+        le = labels.get("le", "+Inf")
+        per_bucket[le] = per_bucket.get(le, 0.0) + value
     sums: dict[str, float] = {}
-    for suffix in (_BUCKET, _SUM):
-        rows = db.execute("SELECT labels, value FROM counters WHERE name = ?", (name + suffix,))
-        for labels_text, value in rows:
-            labels = json.loads(labels_text)
-            key = "" if label is None else str(labels.get(label, ""))
-            if suffix == _SUM:
-                sums[key] = sums.get(key, 0.0) + value
-            else:
-                per_bucket = counts.setdefault(key, {})
-                le = str(labels.get("le", "+Inf"))
-                per_bucket[le] = per_bucket.get(le, 0.0) + value
+    for labels, value in counters.read(db, name + _SUM):
+        key = "" if label is None else labels.get(label, "")
+        sums[key] = sums.get(key, 0.0) + value
+    bounds = [le_label(b) for b in BUCKETS]
     result = {}
     for key in sorted(set(counts) | set(sums)):
-        per_bucket = counts.get(key, {})
-        running = 0.0
-        cumulative = []
-        for bound in [*(le_label(b) for b in BUCKETS), "+Inf"]:
-            running += per_bucket.get(bound, 0.0)
-            cumulative.append((bound, running))
-        result[key] = Histogram(cumulative, sums.get(key, 0.0), running)
+        buckets = counters.cumulative(counts.get(key, {}), bounds)
+        result[key] = Histogram(buckets, sums.get(key, 0.0), buckets[-1][1])
     return result
 
 
