@@ -11,7 +11,6 @@ smallest size, in the same run (a filter there matches only a few rows).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -30,6 +29,7 @@ from common import (
     hosts,
     ratio,
     scratch,
+    sized_main,
     stat,
     table,
 )
@@ -223,13 +223,7 @@ def measure(*, runs: int = 20, sizes: tuple[int, ...] = (100, 10_000, 100_000)) 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--sizes", default="100,10000,100000")
-    args = parser.parse_args()
-    sizes = tuple(int(size) for size in args.sizes.split(","))
-    print(measure(runs=args.runs, sizes=sizes).markdown())
-    return 0
+    return sized_main(measure, __doc__ or "", runs=20, sizes="100,10000,100000")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ two commits (the file-level diff the plan falls back to without Nix).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -31,6 +30,7 @@ from common import (
     linear_growth,
     ratio,
     scratch,
+    sized_main,
     stat,
     table,
 )
@@ -193,13 +193,7 @@ def measure(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--sizes", default="100,1000,10000")
-    args = parser.parse_args()
-    sizes = tuple(int(size) for size in args.sizes.split(","))
-    print(measure(runs=args.runs, sizes=sizes).markdown())
-    return 0
+    return sized_main(measure, __doc__ or "", runs=5, sizes="100,1000,10000")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import hmac
@@ -18,7 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,6 +147,17 @@ class Section:
         parts.extend(self.notes)
         parts.append(f"_Measured in {self.seconds:.{0 if self.seconds >= 10 else 1}f} s._")
         return "\n\n".join(parts) + "\n"
+
+
+def sized_main(measure: Callable[..., Section], doc: str, *, runs: int, sizes: str) -> int:
+    """`main()` of a script measured at several sizes: `--runs` and `--sizes`, one section out."""
+    parser = argparse.ArgumentParser(description=doc.split("\n", 1)[0])
+    parser.add_argument("--runs", type=int, default=runs)
+    parser.add_argument("--sizes", default=sizes)
+    args = parser.parse_args()
+    chosen = tuple(int(size) for size in args.sizes.split(","))
+    print(measure(runs=args.runs, sizes=chosen).markdown())
+    return 0
 
 
 def machine() -> dict[str, str]:

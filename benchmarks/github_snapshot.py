@@ -10,7 +10,6 @@ folder. Baseline: `git ls-tree -r` of the same commit on the fake's own repo, no
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -18,7 +17,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from common import SECRET, Goal, Section, Stat, git, linear_growth, ratio, scratch, stat, table  # noqa: E402
+from common import (  # noqa: E402
+    SECRET,
+    Goal,
+    Section,
+    Stat,
+    git,
+    linear_growth,
+    ratio,
+    scratch,
+    sized_main,
+    stat,
+    table,
+)
 from fakegithub import FakeGitHub  # noqa: E402
 from fleets import fleet_repo, push_into  # noqa: E402
 from gitops_bot.backends.github import GitHubRepo  # noqa: E402
@@ -138,13 +149,7 @@ def _row(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--sizes", default="10000,100000")
-    args = parser.parse_args()
-    sizes = tuple(int(size) for size in args.sizes.split(","))
-    print(measure(runs=args.runs, sizes=sizes).markdown())
-    return 0
+    return sized_main(measure, __doc__ or "", runs=3, sizes="10000,100000")
 
 
 if __name__ == "__main__":
